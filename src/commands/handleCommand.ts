@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import { actorId, type CommandContext } from '../domain/actor.js';
+import { ConcurrencyError } from '../domain/errors.js';
+import { stamp, type Event, type EventMetadata, type LogPosition, type Stamped } from '../domain/event.js';
+import type { EventStore } from '../infra/eventstore/eventStore.js';
+
+export type Decider<Command, E extends Event, State> = Readonly<{
+  decide: (command: Command, state: State, context: CommandContext) => E[];
+  evolve: (state: State, event: Stamped<E>) => State;
+  initialState: () => State;
+}>;
+
+export type CommandOptions = Readonly<{
+  context: CommandContext;
+  correlationId: string;
+  traceparent?: string;
+  /** From If-Match: the client's view must be current, and a conflict is the client's to resolve. */
+  expectedVersion?: number;
+}>;
+
+export type CommandResult<State> = Readonly<{
+  state: State;
+  version: number;
+  /** Log position of the last appended event; null when the command changed nothing. */
+  position: LogPosition | null;
+  events: readonly Event[];
+}>;
+
+const MAX_ATTEMPTS = 10;
+export const SCHEMA_VERSION = 1;
+
+/**
+ * Read the stream, fold it, decide, append at the version read. Without an expected version
+ * from the client a lost race is retried on the new state, so no write overwrites another.
+ */
+export const handleCommand = async <Command extends { type: string }, E extends Event, State>(
+  eventStore: EventStore,
+  decider: Decider<Command, E, State>,
+  streamId: string,
+  command: Command,
+  options: CommandOptions,
+): Promise<CommandResult<State>> => {
+  const commandId = randomUUID();
+  for (let attempt = 1; ; attempt++) {
+    const recorded = await eventStore.readStream(streamId);
+    const state = recorded.reduce(
+      (s, e) => decider.evolve(s, stamp(e as unknown as E, e.metadata.occurredAt)),
+      decider.initialState(),
+    );
+    const version = recorded.at(-1)?.streamVersion ?? 0;
+    if (options.expectedVersion !== undefined && options.expectedVersion !== version)
+      throw new ConcurrencyError(options.expectedVersion, version);
+
+    const events = decider.decide(command, state, options.context);
+    if (events.length === 0) return { state, version, position: null, events };
+
+    const metadata = (): EventMetadata => ({
+      eventId: randomUUID(),
+      occurredAt: options.context.now,
+      actor: actorId(options.context.actor),
+      correlationId: options.correlationId,
+      causationId: commandId,
+      ...(options.traceparent ? { traceparent: options.traceparent } : {}),
+      schemaVersion: SCHEMA_VERSION,
+    });
+    try {
+      const appended = await eventStore.appendToStream(
+        streamId,
+        events.map((e) => ({ ...e, metadata: metadata() })),
+        { expectedVersion: version },
+      );
+      const next = events.reduce((s, e) => decider.evolve(s, stamp(e, options.context.now)), state);
+      return { state: next, version: appended.nextVersion, position: appended.position, events };
+    } catch (error) {
+      const retry = error instanceof ConcurrencyError && options.expectedVersion === undefined && attempt < MAX_ATTEMPTS;
+      if (!retry) throw error;
+    }
+  }
+};

@@ -1,0 +1,43 @@
+import express, { Router, type RequestHandler } from 'express';
+import { AppError } from '../domain/errors.js';
+import type { Logger } from '../infra/logger.js';
+import { correlationId, requestLog } from './context.js';
+import { notFoundRoute, problemHandler } from './problem.js';
+
+export type Routes = (router: Router) => void;
+
+export const BODY_LIMIT = '100kb';
+
+/** Bodies are JSON or nothing: anything else is refused before a route sees it. */
+const requireJsonBody: RequestHandler = (req, _res, next) => {
+  const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
+  if (hasBody && !req.is(['application/json', 'application/*+json']))
+    return next(new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Request bodies must be application/json'));
+  next();
+};
+
+export const createApp = (deps: {
+  logger: Logger;
+  publicRoutes: readonly Routes[];
+  authenticate: RequestHandler;
+  protectedRoutes: readonly Routes[];
+}) => {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.set('query parser', 'simple');
+  app.use(correlationId, requestLog(deps.logger));
+  app.use(requireJsonBody, express.json({ limit: BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }));
+
+  const open = Router();
+  deps.publicRoutes.forEach((mount) => mount(open));
+  app.use(open);
+
+  const guarded = Router();
+  deps.protectedRoutes.forEach((mount) => mount(guarded));
+  app.use(deps.authenticate, guarded);
+
+  app.use(notFoundRoute);
+  app.use(problemHandler(deps.logger));
+  return app;
+};

@@ -1,0 +1,43 @@
+import type { RequestHandler } from 'express';
+import passport from 'passport';
+import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
+import { ROLES, type Actor } from '../domain/actor.js';
+import { UnauthorizedError } from '../domain/errors.js';
+import { JWT_AUDIENCE, JWT_ISSUER } from './tokens.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** passport-jwt on its own Passport instance: Bearer, HS256 only (so `alg: none` is refused). */
+export const createAuthenticate = (secret: string): RequestHandler => {
+  const authenticator = new passport.Passport();
+  authenticator.use(
+    new JwtStrategy(
+      {
+        jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
+        secretOrKey: secret,
+        algorithms: ['HS256'],
+        issuer: JWT_ISSUER,
+        audience: JWT_AUDIENCE,
+      },
+      (payload: { sub?: unknown; role?: unknown }, done: (error: unknown, user?: Actor | false) => void) => {
+        const { sub, role } = payload;
+        if (typeof sub !== 'string' || !UUID.test(sub) || !ROLES.includes(role as never)) return done(null, false);
+        done(null, { kind: 'user', userId: sub, role: role as Actor extends { role: infer R } ? R : never });
+      },
+    ),
+  );
+  return (req, res, next) =>
+    authenticator.authenticate('jwt', { session: false }, (error: unknown, actor: Actor | false, info: unknown) => {
+      if (error) return next(error);
+      if (!actor) {
+        const expired = (info as { name?: string } | undefined)?.name === 'TokenExpiredError';
+        return next(
+          expired
+            ? new UnauthorizedError('The access token has expired', 'TOKEN_EXPIRED')
+            : new UnauthorizedError('A valid Bearer access token is required', 'UNAUTHORIZED'),
+        );
+      }
+      res.locals.actor = actor;
+      next();
+    })(req, res, next);
+};

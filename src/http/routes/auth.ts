@@ -1,0 +1,78 @@
+import type { Response, Router } from 'express';
+import Joi from 'joi';
+import type { UserCommands } from '../../commands/users.js';
+import { UnauthorizedError } from '../../domain/errors.js';
+import type { User } from '../../domain/user/state.js';
+import type { EventStore } from '../../infra/eventstore/eventStore.js';
+import { findUserInLog, verifyCredentials } from '../../queries/credentials.js';
+import type { ReadYourWrites } from '../../queries/readYourWrites.js';
+import type { TokenService } from '../tokens.js';
+import { validate } from '../validation.js';
+
+export type AuthRouteDeps = Readonly<{
+  eventStore: EventStore;
+  users: UserCommands;
+  tokens: TokenService;
+  readYourWrites: ReadYourWrites;
+  now: () => Date;
+}>;
+
+export const PASSWORD_MIN = 8;
+
+const email = Joi.string().trim().lowercase().email({ tlds: false }).max(254);
+const registerSchema = Joi.object({
+  email: email.required(),
+  name: Joi.string().trim().min(1).max(100).required(),
+  password: Joi.string().min(PASSWORD_MIN).max(200).required(),
+});
+const loginSchema = Joi.object({ email: Joi.string().trim().max(254).required(), password: Joi.string().max(200).required() });
+const refreshSchema = Joi.object({ refresh_token: Joi.string().max(200).required() });
+
+export const publicUser = (user: User) => ({
+  id: user.id,
+  email: user.email,
+  name: user.name,
+  role: user.role,
+  createdAt: user.createdAt,
+  updatedAt: user.updatedAt,
+});
+
+export const authRoutes = (deps: AuthRouteDeps) => (router: Router) => {
+  const { eventStore, users, tokens, readYourWrites, now } = deps;
+
+  const signedIn = async (res: Response, status: number, user: User) => {
+    const pair = await tokens.issueForLogin(user);
+    res.status(status).json({ ...pair, user: publicUser(user) });
+  };
+
+  router.post('/auth/register', async (req, res) => {
+    const input = validate(registerSchema, req.body, 'registration');
+    const result = await users.register(input, { now: now().toISOString(), correlationId: res.locals.correlationId });
+    if (result.state.kind !== 'registered') throw new Error('registration produced no user');
+    const user = result.state.user;
+    res.locals.actor = { kind: 'user', userId: user.id, role: user.role };
+    readYourWrites.noteWrite(user.id, result.position);
+    await signedIn(res, 201, user);
+  });
+
+  router.post('/auth/login', async (req, res) => {
+    const { email: address, password } = validate(loginSchema, req.body, 'credentials');
+    const user = await verifyCredentials(eventStore, address, password);
+    if (!user) throw new UnauthorizedError('Invalid email or password', 'INVALID_CREDENTIALS');
+    res.locals.actor = { kind: 'user', userId: user.id, role: user.role };
+    await signedIn(res, 200, user);
+  });
+
+  router.post('/auth/refresh', async (req, res) => {
+    const { refresh_token } = validate(refreshSchema, req.body, 'refresh request');
+    let current: User | null = null;
+    const pair = await tokens.refresh(refresh_token, async (userId) => (current = await findUserInLog(eventStore, userId)));
+    res.json({ ...pair, user: publicUser(current!) });
+  });
+
+  router.post('/auth/logout', async (req, res) => {
+    const { refresh_token } = validate(refreshSchema, req.body, 'logout request');
+    await tokens.logout(refresh_token);
+    res.status(204).end();
+  });
+};

@@ -1,0 +1,148 @@
+import type { Request, Response, Router } from 'express';
+import Joi from 'joi';
+import type { TaskCommands } from '../../commands/tasks.js';
+import { ForbiddenError, NotFoundError, ValidationError } from '../../domain/errors.js';
+import { TASK_PRIORITIES, TASK_STATUSES } from '../../domain/task/events.js';
+import { DESCRIPTION_MAX, TITLE_MAX } from '../../domain/task/decide.js';
+import type { Task } from '../../domain/task/state.js';
+import type { EventStore } from '../../infra/eventstore/eventStore.js';
+import type { ReadYourWrites } from '../../queries/readYourWrites.js';
+import { getTaskAt, getTaskHistory } from '../../queries/taskHistory.js';
+import { getTask, getTaskStats, listTasks, TASK_SORT_FIELDS, type TaskFilters, type TaskScope } from '../../queries/tasks.js';
+import type { Knex } from 'knex';
+import { actorOf, commandOptions } from '../context.js';
+import { idParam, pagination, uuid, validate } from '../validation.js';
+
+export type TaskRouteDeps = Readonly<{
+  knex: Knex;
+  eventStore: EventStore;
+  tasks: TaskCommands;
+  readYourWrites: ReadYourWrites;
+  now: () => Date;
+}>;
+
+const isoDate = Joi.string().isoDate();
+const title = Joi.string().trim().min(1).max(TITLE_MAX);
+const description = Joi.string().max(DESCRIPTION_MAX).allow(null, '');
+const status = Joi.string().valid(...TASK_STATUSES);
+const priority = Joi.string().valid(...TASK_PRIORITIES);
+
+const createSchema = Joi.object({
+  title: title.required(),
+  description,
+  status,
+  priority,
+  dueDate: isoDate.allow(null),
+  userId: uuid,
+});
+const updateSchema = Joi.object({ title, description, status, priority, dueDate: isoDate.allow(null), userId: uuid });
+const listSchema = Joi.object({
+  status,
+  priority,
+  userId: uuid,
+  search: Joi.string().min(1).max(200),
+  dueBefore: isoDate,
+  dueAfter: isoDate,
+  overdue: Joi.boolean(),
+  ...pagination,
+  sortBy: Joi.string().valid(...TASK_SORT_FIELDS).default('createdAt'),
+  sortOrder: Joi.string().uppercase().valid('ASC', 'DESC').default('DESC'),
+});
+const pointInTimeSchema = Joi.object({ version: Joi.number().integer().min(1).max(1_000_000), asOf: isoDate }).oxor('version', 'asOf');
+const batchSchema = Joi.object({
+  tasks: Joi.array().items(uuid.required()).min(1).max(100).required(),
+  action: Joi.string().valid('complete', 'delete').required(),
+});
+
+const PROJECTIONS = ['tasks'] as const;
+const etag = (version: number) => `"${version}"`;
+
+/** If-Match → the version the client saw; `*` means any. An unreadable tag can match nothing. */
+const expectedVersionOf = (req: Request): number | undefined => {
+  const header = req.get('if-match');
+  if (header === undefined || header.trim() === '*') return undefined;
+  const match = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(header);
+  return match ? Number(match[1]) : -1;
+};
+
+const sendTask = (res: Response, status: number, task: Task) => res.status(status).setHeader('ETag', etag(task.version)).json(task);
+
+export const taskRoutes = (deps: TaskRouteDeps) => (router: Router) => {
+  const { knex, eventStore, tasks, readYourWrites, now } = deps;
+
+  const scopeOf = (res: Response): TaskScope => {
+    const actor = actorOf(res);
+    return { ownerId: actor.role === 'admin' ? null : actor.userId };
+  };
+  const awaitOwnWrites = (res: Response) => readYourWrites.awaitOwnWrites(actorOf(res).userId, PROJECTIONS);
+  const noteWrite = (res: Response, position: Parameters<ReadYourWrites['noteWrite']>[1]) =>
+    readYourWrites.noteWrite(actorOf(res).userId, position);
+  const taskOf = (state: { kind: string; task?: Task }) => {
+    if (state.kind !== 'active' || !state.task) throw new NotFoundError('Task not found', 'TASK_NOT_FOUND');
+    return state.task;
+  };
+
+  router.post('/tasks', async (req, res) => {
+    const input = validate(createSchema, req.body, 'task');
+    const result = await tasks.create(input, commandOptions(res, now));
+    noteWrite(res, result.position);
+    const task = taskOf(result.state);
+    res.setHeader('Location', `/tasks/${task.id}`);
+    sendTask(res, 201, task);
+  });
+
+  router.get('/tasks', async (req, res) => {
+    const filters = validate(listSchema, req.query, 'query') as TaskFilters;
+    const scope = scopeOf(res);
+    if (scope.ownerId && filters.userId && filters.userId !== scope.ownerId)
+      throw new ForbiddenError("Only an admin can list another user's tasks", 'LIST_FORBIDDEN');
+    await awaitOwnWrites(res);
+    res.json(await listTasks(knex, scope, filters));
+  });
+
+  router.get('/tasks/stats', async (_req, res) => {
+    await awaitOwnWrites(res);
+    res.json(await getTaskStats(knex, scopeOf(res)));
+  });
+
+  router.post('/tasks/batch', async (req, res) => {
+    const { tasks: ids, action } = validate(batchSchema, req.body, 'batch');
+    const { results, positions } = await tasks.batch(ids, action, commandOptions(res, now));
+    noteWrite(res, positions.at(-1) ?? null);
+    res.json({ results });
+  });
+
+  router.get('/tasks/:id', async (req, res) => {
+    const id = idParam(req.params);
+    const at = validate(pointInTimeSchema, req.query, 'query') as { version?: number; asOf?: string };
+    if (at.version !== undefined || at.asOf !== undefined)
+      return sendTask(res, 200, await getTaskAt(eventStore, actorOf(res), id, at));
+    await awaitOwnWrites(res);
+    const task = await getTask(knex, scopeOf(res), id);
+    if (!task) throw new NotFoundError('Task not found', 'TASK_NOT_FOUND');
+    sendTask(res, 200, task);
+  });
+
+  router.get('/tasks/:id/history', async (req, res) => {
+    const id = idParam(req.params);
+    validate(Joi.object({}), req.query, 'query');
+    res.json({ data: await getTaskHistory(eventStore, actorOf(res), id) });
+  });
+
+  router.patch('/tasks/:id', async (req, res) => {
+    const id = idParam(req.params);
+    const changes = validate(updateSchema, req.body, 'update');
+    if (Object.keys(changes).length === 0)
+      throw new ValidationError('The update names no field to change', [], 'EMPTY_UPDATE');
+    const result = await tasks.update(id, changes, commandOptions(res, now, expectedVersionOf(req)));
+    noteWrite(res, result.position);
+    sendTask(res, 200, taskOf(result.state));
+  });
+
+  router.delete('/tasks/:id', async (req, res) => {
+    const id = idParam(req.params);
+    const result = await tasks.delete(id, commandOptions(res, now, expectedVersionOf(req)));
+    noteWrite(res, result.position);
+    res.status(204).end();
+  });
+};

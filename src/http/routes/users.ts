@@ -1,0 +1,48 @@
+import type { Response, Router } from 'express';
+import Joi from 'joi';
+import type { Knex } from 'knex';
+import type { UserCommands } from '../../commands/users.js';
+import { ROLES } from '../../domain/actor.js';
+import { ForbiddenError, NotFoundError } from '../../domain/errors.js';
+import type { ReadYourWrites } from '../../queries/readYourWrites.js';
+import { getUser, listUsers } from '../../queries/users.js';
+import { actorOf, commandOptions } from '../context.js';
+import { publicUser } from './auth.js';
+import { idParam, pagination, validate } from '../validation.js';
+
+export type UserRouteDeps = Readonly<{ knex: Knex; users: UserCommands; readYourWrites: ReadYourWrites; now: () => Date }>;
+
+const PROJECTIONS = ['users'] as const;
+
+export const userRoutes = (deps: UserRouteDeps) => (router: Router) => {
+  const { knex, users, readYourWrites, now } = deps;
+
+  const requireAdmin = (res: Response) => {
+    if (actorOf(res).role !== 'admin') throw new ForbiddenError('This needs the admin role', 'ADMIN_ONLY');
+  };
+  const awaitOwnWrites = (res: Response) => readYourWrites.awaitOwnWrites(actorOf(res).userId, PROJECTIONS);
+
+  router.get('/users/me', async (_req, res) => {
+    await awaitOwnWrites(res);
+    const user = await getUser(knex, actorOf(res).userId);
+    if (!user) throw new NotFoundError('User not found', 'USER_NOT_FOUND');
+    res.json(user);
+  });
+
+  router.get('/users', async (req, res) => {
+    requireAdmin(res);
+    const page = validate(Joi.object(pagination), req.query, 'query') as { page: number; limit: number };
+    await awaitOwnWrites(res);
+    res.json(await listUsers(knex, page));
+  });
+
+  router.patch('/users/:id', async (req, res) => {
+    requireAdmin(res);
+    const id = idParam(req.params);
+    const { role } = validate(Joi.object({ role: Joi.string().valid(...ROLES).required() }), req.body, 'role change');
+    const result = await users.changeRole(id, role, commandOptions(res, now));
+    readYourWrites.noteWrite(actorOf(res).userId, result.position);
+    if (result.state.kind !== 'registered') throw new NotFoundError('User not found', 'USER_NOT_FOUND');
+    res.json(publicUser(result.state.user));
+  });
+};

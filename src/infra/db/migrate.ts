@@ -1,0 +1,25 @@
+import type { Knex } from 'knex';
+import * as eventStore from './migrations/001_event_store.js';
+import * as readModels from './migrations/002_read_models.js';
+import * as refreshTokens from './migrations/003_refresh_tokens.js';
+
+type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
+
+// Listed in code rather than discovered on disk, so migrations run the same under tsx, a bundle or tests.
+const migrations: Record<string, Migration> = {
+  '001_event_store': eventStore,
+  '002_read_models': readModels,
+  '003_refresh_tokens': refreshTokens,
+};
+
+const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => migrations[name]!,
+};
+
+/** Brings the schema up to date; safe to run from several instances at once (knex takes a lock). */
+export const migrateToLatest = async (knex: Knex): Promise<string[]> => {
+  const [, applied] = (await knex.migrate.latest({ migrationSource, tableName: 'knex_migrations' })) as [number, string[]];
+  return applied;
+};

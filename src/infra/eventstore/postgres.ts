@@ -1,0 +1,153 @@
+import pg from 'pg';
+import { ConcurrencyError } from '../../domain/errors.js';
+import type { EventMetadata, LogPosition, RecordedEvent } from '../../domain/event.js';
+import type { AppendResult, EventStore, NewEvent, ReadAllResult, ReadStreamOptions } from './eventStore.js';
+
+const CHANNEL = 'taskflow_events';
+
+type EventRow = {
+  global_position: string;
+  transaction_id: string;
+  stream_id: string;
+  stream_version: number;
+  type: string;
+  data: Record<string, unknown>;
+  metadata: EventMetadata;
+  safe?: boolean;
+};
+
+const COLUMNS = 'global_position, transaction_id::text AS transaction_id, stream_id, stream_version, type, data, metadata';
+
+const toRecorded = (row: EventRow): RecordedEvent => ({
+  type: row.type,
+  data: row.data,
+  streamId: row.stream_id,
+  streamVersion: row.stream_version,
+  position: { tx: BigInt(row.transaction_id), pos: BigInt(row.global_position) },
+  metadata: row.metadata,
+});
+
+// One statement: it inserts only when the stream is exactly at the expected version, and the
+// unique (stream_id, stream_version) index turns a concurrent writer's race into an error.
+const APPEND = `
+  WITH current AS (SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE stream_id = $1)
+  INSERT INTO events (stream_id, stream_version, event_id, type, data, metadata, occurred_at)
+  SELECT $1, current.version + e.ord, e.event_id, e.type, e.data, e.metadata, e.occurred_at
+  FROM current,
+       unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::timestamptz[])
+         WITH ORDINALITY AS e(event_id, type, data, metadata, occurred_at, ord)
+  WHERE current.version = $2
+  RETURNING stream_version, global_position, transaction_id::text AS transaction_id`;
+
+// Events whose transaction id is below the snapshot's xmin belong to transactions that have all
+// ended, so nothing can commit before them later: only that prefix is handed out.
+const READ_ALL = `
+  SELECT ${COLUMNS}, transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AS safe
+  FROM events
+  WHERE (transaction_id, global_position) > ($1::text::xid8, $2::bigint)
+  ORDER BY transaction_id, global_position
+  LIMIT $3`;
+
+export const createPostgresEventStore = (pool: pg.Pool, connectionString: string): EventStore => {
+  const listeners = new Set<() => void>();
+  let listener: pg.Client | null = null;
+  let closed = false;
+
+  const notify = () => listeners.forEach((l) => l());
+
+  const listen = async () => {
+    if (closed || listener) return;
+    const client = new pg.Client({ connectionString, application_name: 'taskflow-listener' });
+    listener = client;
+    const reconnect = () => {
+      if (listener !== client) return;
+      listener = null;
+      client.end().catch(() => undefined);
+      // Wake subscribers so they poll while the LISTEN connection is away.
+      notify();
+      if (!closed && listeners.size) setTimeout(() => void listen().catch(() => undefined), 1000).unref();
+    };
+    client.on('error', reconnect);
+    client.on('end', reconnect);
+    client.on('notification', notify);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+    } catch {
+      reconnect();
+    }
+  };
+
+  return {
+    async readStream(streamId: string, options: ReadStreamOptions = {}) {
+      const { rows } = await pool.query<EventRow>(
+        `SELECT ${COLUMNS} FROM events
+         WHERE stream_id = $1 AND ($2::int IS NULL OR stream_version <= $2) AND ($3::timestamptz IS NULL OR occurred_at <= $3)
+         ORDER BY stream_version`,
+        [streamId, options.toVersion ?? null, options.toTime ?? null],
+      );
+      return rows.map(toRecorded);
+    },
+
+    async appendToStream(streamId: string, events: readonly NewEvent[], { expectedVersion }: { expectedVersion: number }) {
+      if (events.length === 0) throw new Error('appendToStream needs at least one event');
+      let rows: { stream_version: number; global_position: string; transaction_id: string }[];
+      try {
+        ({ rows } = await pool.query(APPEND, [
+          streamId,
+          expectedVersion,
+          events.map((e) => e.metadata.eventId),
+          events.map((e) => e.type),
+          events.map((e) => JSON.stringify(e.data)),
+          events.map((e) => JSON.stringify(e.metadata)),
+          events.map((e) => e.metadata.occurredAt),
+        ]));
+      } catch (error) {
+        if ((error as { constraint?: string }).constraint === 'events_stream_version_unique')
+          throw new ConcurrencyError(expectedVersion, null);
+        throw error;
+      }
+      if (rows.length === 0) {
+        const { rows: current } = await pool.query<{ version: number }>(
+          'SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE stream_id = $1',
+          [streamId],
+        );
+        throw new ConcurrencyError(expectedVersion, current[0]?.version ?? 0);
+      }
+      const last = rows.reduce((a, b) => (a.stream_version > b.stream_version ? a : b));
+      return {
+        nextVersion: last.stream_version,
+        position: { tx: BigInt(last.transaction_id), pos: BigInt(last.global_position) },
+      } satisfies AppendResult;
+    },
+
+    async readAll({ after, limit }: { after: LogPosition; limit: number }): Promise<ReadAllResult> {
+      const { rows } = await pool.query<EventRow>(READ_ALL, [after.tx.toString(), after.pos.toString(), limit]);
+      const safe = rows.filter((r) => r.safe);
+      return { events: safe.map(toRecorded), blocked: safe.length < rows.length };
+    },
+
+    async lagAfter(position: LogPosition) {
+      const { rows } = await pool.query<{ events: string; newest: Date | null }>(
+        `SELECT count(*) AS events, max(recorded_at) AS newest FROM events
+         WHERE (transaction_id, global_position) > ($1::text::xid8, $2::bigint)`,
+        [position.tx.toString(), position.pos.toString()],
+      );
+      return { events: Number(rows[0]?.events ?? 0), newestRecordedAt: rows[0]?.newest?.toISOString() ?? null };
+    },
+
+    onAppend(callback: () => void) {
+      listeners.add(callback);
+      void listen().catch(() => undefined);
+      return () => listeners.delete(callback);
+    },
+
+    async close() {
+      closed = true;
+      listeners.clear();
+      const client = listener;
+      listener = null;
+      await client?.end().catch(() => undefined);
+    },
+  };
+};

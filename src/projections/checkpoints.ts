@@ -1,0 +1,34 @@
+import type { Knex } from 'knex';
+import { LOG_START, type LogPosition } from '../domain/event.js';
+
+export const CHECKPOINTS_TABLE = 'projection_checkpoints';
+
+type CheckpointRow = { name: string; tx: string; pos: string; updated_at: Date };
+
+const toPosition = (row: Pick<CheckpointRow, 'tx' | 'pos'>): LogPosition => ({ tx: BigInt(row.tx), pos: BigInt(row.pos) });
+
+/** Another process moved the checkpoint under us: this runner no longer owns the projection. */
+export class CheckpointMovedError extends Error {
+  constructor(name: string) {
+    super(`The checkpoint of projection ${name} was moved by another process`);
+  }
+}
+
+export const readCheckpoint = async (knex: Knex, name: string): Promise<LogPosition> => {
+  await knex(CHECKPOINTS_TABLE).insert({ name }).onConflict('name').ignore();
+  const row = await knex<CheckpointRow>(CHECKPOINTS_TABLE).where({ name }).first();
+  return row ? toPosition(row) : LOG_START;
+};
+
+export const readCheckpoints = async (knex: Knex): Promise<Map<string, LogPosition>> => {
+  const rows = await knex<CheckpointRow>(CHECKPOINTS_TABLE).select('name', 'tx', 'pos');
+  return new Map(rows.map((row) => [row.name, toPosition(row)]));
+};
+
+/** Moves the checkpoint only from where this runner left it, in the read model's own transaction. */
+export const advanceCheckpoint = async (trx: Knex.Transaction, name: string, from: LogPosition, to: LogPosition) => {
+  const updated = await trx(CHECKPOINTS_TABLE)
+    .where({ name, tx: from.tx.toString(), pos: from.pos.toString() })
+    .update({ tx: to.tx.toString(), pos: to.pos.toString(), updated_at: trx.fn.now() });
+  if (updated !== 1) throw new CheckpointMovedError(name);
+};

@@ -1,0 +1,156 @@
+import { EventEmitter } from 'node:events';
+import type { Knex } from 'knex';
+import { compareLogPositions, type LogPosition } from '../domain/event.js';
+import type { EventStore } from '../infra/eventstore/eventStore.js';
+import type { Logger } from '../infra/logger.js';
+import { advanceCheckpoint, readCheckpoint, readCheckpoints } from './checkpoints.js';
+import type { Projection } from './projection.js';
+
+export type ProjectionState = 'starting' | 'live' | 'failed' | 'stopped';
+
+const IDLE_POLL_MS = 1000;
+const BLOCKED_RETRY_MS = 3;
+const MAX_BACKOFF_MS = 30_000;
+
+/** A wake-up that is not lost when it fires before anyone waits. */
+const createWakeSignal = () => {
+  let pending = false;
+  let wake: (() => void) | null = null;
+  return {
+    fire: () => {
+      pending = true;
+      wake?.();
+    },
+    wait: (ms: number) =>
+      new Promise<void>((resolve) => {
+        if (pending) {
+          pending = false;
+          return resolve();
+        }
+        const timer = setTimeout(done, ms);
+        function done() {
+          clearTimeout(timer);
+          wake = null;
+          pending = false;
+          resolve();
+        }
+        wake = done;
+      }),
+  };
+};
+
+/**
+ * Where each projection stands. Runners in this process report through `advanced`; positions
+ * of projections run elsewhere are read from the checkpoint table.
+ */
+export const createProjectionWatermarks = (knex: Knex) => {
+  const local = new Map<string, LogPosition>();
+  const emitter = new EventEmitter().setMaxListeners(0);
+
+  const reached = (names: readonly string[], target: LogPosition, known: Map<string, LogPosition>) =>
+    names.every((n) => {
+      const at = known.get(n);
+      return at !== undefined && compareLogPositions(at, target) >= 0;
+    });
+
+  return {
+    advanced(name: string, position: LogPosition) {
+      local.set(name, position);
+      emitter.emit('advanced');
+    },
+    forget(name: string) {
+      local.delete(name);
+    },
+    /** Resolves true once every named projection has passed `target`, false after `timeoutMs`. */
+    async waitFor(names: readonly string[], target: LogPosition, timeoutMs: number): Promise<boolean> {
+      const deadline = Date.now() + timeoutMs;
+      const allLocal = names.every((n) => local.has(n));
+      for (;;) {
+        const known = allLocal ? local : await readCheckpoints(knex);
+        if (reached(names, target, known)) return true;
+        const left = deadline - Date.now();
+        if (left <= 0) return false;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, Math.min(left, allLocal ? left : 20));
+          function done() {
+            clearTimeout(timer);
+            emitter.off('advanced', done);
+            resolve();
+          }
+          emitter.on('advanced', done);
+        });
+      }
+    },
+  };
+};
+export type ProjectionWatermarks = ReturnType<typeof createProjectionWatermarks>;
+
+export type ProjectorDeps = Readonly<{
+  knex: Knex;
+  eventStore: EventStore;
+  watermarks: ProjectionWatermarks;
+  logger: Logger;
+  batchSize?: number;
+}>;
+
+/** Runs one projection: catch up from its checkpoint, then follow the log as it grows. */
+export const runProjection = (deps: ProjectorDeps, projection: Projection) => {
+  const { knex, eventStore, watermarks, logger } = deps;
+  const batchSize = deps.batchSize ?? 500;
+  const signal = createWakeSignal();
+  let state: ProjectionState = 'starting';
+  let lastError: string | null = null;
+  let stopping = false;
+
+  const unsubscribe = eventStore.onAppend(signal.fire);
+
+  const loop = async () => {
+    let backoff = 500;
+    while (!stopping) {
+      try {
+        let checkpoint = await readCheckpoint(knex, projection.name);
+        watermarks.advanced(projection.name, checkpoint);
+        state = 'live';
+        while (!stopping) {
+          const { events, blocked } = await eventStore.readAll({ after: checkpoint, limit: batchSize });
+          if (events.length === 0) {
+            await signal.wait(blocked ? BLOCKED_RETRY_MS : IDLE_POLL_MS);
+            continue;
+          }
+          const relevant = events.filter((e) => projection.handles.has(e.type));
+          const to = events.at(-1)!.position;
+          const from = checkpoint;
+          await knex.transaction(async (trx) => {
+            if (relevant.length) await projection.apply(trx, relevant);
+            await advanceCheckpoint(trx, projection.name, from, to);
+          });
+          checkpoint = to;
+          watermarks.advanced(projection.name, checkpoint);
+          backoff = 500;
+        }
+      } catch (error) {
+        if (stopping) break;
+        state = 'failed';
+        lastError = (error as Error).message;
+        logger.error('projection failed; retrying', { projection: projection.name, error, retryInMs: backoff });
+        await signal.wait(backoff);
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      }
+    }
+    state = 'stopped';
+  };
+  const done = loop();
+
+  return {
+    name: projection.name,
+    status: () => ({ state, lastError }),
+    async stop() {
+      stopping = true;
+      unsubscribe();
+      signal.fire();
+      await done;
+      watermarks.forget(projection.name);
+    },
+  };
+};
+export type ProjectionRunner = ReturnType<typeof runProjection>;

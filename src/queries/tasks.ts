@@ -1,0 +1,98 @@
+import type { Knex } from 'knex';
+import type { TaskPriority, TaskStatus } from '../domain/task/events.js';
+import type { Task } from '../domain/task/state.js';
+import { rowToTask, TASK_STATS_TABLE, TASKS_TABLE, type TaskRow } from '../projections/tasks.js';
+
+/** Whose tasks a caller may read: one owner, or everyone (admins). */
+export type TaskScope = Readonly<{ ownerId: string | null }>;
+
+export const TASK_SORT_FIELDS = ['createdAt', 'updatedAt', 'dueDate', 'priority', 'title'] as const;
+export type TaskSortField = (typeof TASK_SORT_FIELDS)[number];
+
+export type TaskFilters = Readonly<{
+  status?: TaskStatus;
+  priority?: TaskPriority;
+  userId?: string;
+  search?: string;
+  dueBefore?: string;
+  dueAfter?: string;
+  overdue?: boolean;
+  page: number;
+  limit: number;
+  sortBy: TaskSortField;
+  sortOrder: 'ASC' | 'DESC';
+}>;
+
+export type Page<T> = Readonly<{ data: T[]; meta: { total: number; page: number; limit: number; totalPages: number } }>;
+
+const SORT_COLUMN: Record<TaskSortField, string> = {
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+  dueDate: 'due_date',
+  priority: 'priority_rank',
+  title: 'title',
+};
+
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+export const getTask = async (knex: Knex, scope: TaskScope, id: string): Promise<Task | null> => {
+  const query = knex<TaskRow>(TASKS_TABLE).where({ id });
+  if (scope.ownerId) query.andWhere({ user_id: scope.ownerId });
+  const row = await query.first();
+  return row ? rowToTask(row) : null;
+};
+
+export const listTasks = async (knex: Knex, scope: TaskScope, filters: TaskFilters): Promise<Page<Task>> => {
+  const where = (q: Knex.QueryBuilder) => {
+    if (scope.ownerId) q.where('user_id', scope.ownerId);
+    if (filters.userId) q.where('user_id', filters.userId);
+    if (filters.status) q.where('status', filters.status);
+    if (filters.priority) q.where('priority', filters.priority);
+    if (filters.dueBefore) q.where('due_date', '<', filters.dueBefore);
+    if (filters.dueAfter) q.where('due_date', '>', filters.dueAfter);
+    if (filters.overdue !== undefined) q.where('is_overdue', filters.overdue);
+    if (filters.search) {
+      const pattern = `%${escapeLike(filters.search)}%`;
+      q.where((w) => w.whereILike('title', pattern).orWhereILike('description', pattern));
+    }
+    return q;
+  };
+  const direction = filters.sortOrder === 'ASC' ? 'asc' : 'desc';
+  const [rows, [{ count }]] = await Promise.all([
+    where(knex<TaskRow>(TASKS_TABLE).select('*'))
+      .orderBy([
+        { column: SORT_COLUMN[filters.sortBy], order: direction, nulls: 'last' },
+        { column: 'id', order: direction },
+      ])
+      .limit(filters.limit)
+      .offset((filters.page - 1) * filters.limit),
+    where(knex(TASKS_TABLE).count<{ count: string }[]>({ count: '*' })),
+  ]);
+  const total = Number(count);
+  return {
+    data: (rows as TaskRow[]).map(rowToTask),
+    meta: { total, page: filters.page, limit: filters.limit, totalPages: Math.ceil(total / filters.limit) },
+  };
+};
+
+export type TaskStats = Readonly<{
+  total: number;
+  pending: number;
+  inProgress: number;
+  completed: number;
+  highPriority: number;
+  overdue: number;
+}>;
+
+export const getTaskStats = async (knex: Knex, scope: TaskScope): Promise<TaskStats> => {
+  const query = knex(TASK_STATS_TABLE).select(
+    knex.raw('coalesce(sum(total), 0)::int AS total'),
+    knex.raw('coalesce(sum(pending), 0)::int AS pending'),
+    knex.raw('coalesce(sum(in_progress), 0)::int AS "inProgress"'),
+    knex.raw('coalesce(sum(completed), 0)::int AS completed'),
+    knex.raw('coalesce(sum(high_priority), 0)::int AS "highPriority"'),
+    knex.raw('coalesce(sum(overdue), 0)::int AS overdue'),
+  );
+  if (scope.ownerId) query.where('user_id', scope.ownerId);
+  return (await query.first()) as TaskStats;
+};

@@ -1,0 +1,69 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOG_START } from '../../src/domain/event.js';
+import { createPgPool } from '../../src/infra/db/knex.js';
+import { createPostgresEventStore } from '../../src/infra/eventstore/postgres.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventStoreContract } from './eventStore.contract.js';
+
+eventStoreContract('PostgreSQL', async () => {
+  const db = await createTestDatabase();
+  const pool = createPgPool(db.url, 12);
+  const eventStore = createPostgresEventStore(pool, db.url);
+  return {
+    eventStore,
+    dispose: async () => {
+      await eventStore.close();
+      await pool.end();
+      await db.drop();
+    },
+  };
+});
+
+describe('PostgreSQL event store: gap safety and immutability', () => {
+  let db: TestDatabase;
+  let pool: pg.Pool;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = createPgPool(db.url);
+  });
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+
+  it('does not hand out an event that committed while an earlier-numbered transaction is still open', async () => {
+    const store = createPostgresEventStore(pool, db.url);
+    const slow = new pg.Client({ connectionString: db.url });
+    await slow.connect();
+    try {
+      await slow.query('BEGIN');
+      await slow.query(
+        `INSERT INTO events (stream_id, stream_version, event_id, type, data, metadata, occurred_at)
+         VALUES ($1, 1, $2, 'Slow', '{}', '{}', now())`,
+        [`slow-${randomUUID()}`, randomUUID()],
+      );
+      const meta = { eventId: randomUUID(), occurredAt: new Date().toISOString(), actor: 'system', correlationId: 'c', causationId: null, schemaVersion: 1 };
+      await store.appendToStream(`fast-${randomUUID()}`, [{ type: 'Fast', data: {}, metadata: meta }], { expectedVersion: 0 });
+
+      const whileOpen = await store.readAll({ after: LOG_START, limit: 100 });
+      expect(whileOpen.events.map((e) => e.type)).toEqual([]);
+      expect(whileOpen.blocked).toBe(true);
+
+      await slow.query('COMMIT');
+      const afterCommit = await store.readAll({ after: LOG_START, limit: 100 });
+      expect(afterCommit.events.map((e) => e.type)).toEqual(['Slow', 'Fast']);
+      expect(afterCommit.blocked).toBe(false);
+    } finally {
+      await slow.end();
+      await store.close();
+    }
+  });
+
+  it('refuses to change or delete a recorded event', async () => {
+    await expect(pool.query(`UPDATE events SET type = 'Forged'`)).rejects.toThrow(/append-only/);
+    await expect(pool.query('DELETE FROM events')).rejects.toThrow(/append-only/);
+    await expect(pool.query('TRUNCATE events')).rejects.toThrow(/append-only/);
+  });
+});

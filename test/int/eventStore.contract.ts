@@ -139,10 +139,12 @@ export const eventStoreContract = (name: string, setup: () => Promise<EventStore
       const reader = (async () => {
         let after = start;
         for (;;) {
+          // Only a read that began after the last append finished may end the subscription.
+          const writersDone = !writing;
           const { events, blocked } = await store.readAll({ after, limit: 500 });
           seen.push(...events);
           after = events.at(-1)?.position ?? after;
-          if (events.length === 0 && !blocked && !writing) return;
+          if (events.length === 0 && !blocked && writersDone) return;
           if (events.length === 0) await new Promise((r) => setTimeout(r, 1));
         }
       })();

@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { taskCommands } from '../../src/commands/tasks.js';
+import { userCommands } from '../../src/commands/users.js';
+import { SYSTEM, type CommandContext } from '../../src/domain/actor.js';
+import { createPgPool } from '../../src/infra/db/knex.js';
+import { createPostgresEventStore } from '../../src/infra/eventstore/postgres.js';
+import { silentLogger } from '../../src/infra/logger.js';
+import { readCheckpoint } from '../../src/projections/checkpoints.js';
+import type { Projection } from '../../src/projections/projection.js';
+import { createProjectionWatermarks, runProjection } from '../../src/projections/runtime.js';
+import { tasksProjection } from '../../src/projections/tasks.js';
+import { getTaskStats, listTasks } from '../../src/queries/tasks.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+const admin: CommandContext = { now: new Date().toISOString(), actor: SYSTEM };
+const options = (now = new Date().toISOString()) => ({ context: { ...admin, now }, correlationId: randomUUID() });
+const listAll = { page: 1, limit: 100, sortBy: 'createdAt', sortOrder: 'ASC' } as const;
+
+describe('projections', () => {
+  let db: TestDatabase;
+  let pool: ReturnType<typeof createPgPool>;
+  let eventStore: ReturnType<typeof createPostgresEventStore>;
+  let tasks: ReturnType<typeof taskCommands>;
+  let owner: string;
+  const logger = silentLogger();
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = createPgPool(db.url);
+    eventStore = createPostgresEventStore(pool, db.url);
+    tasks = taskCommands({ eventStore });
+    const registered = await userCommands({ eventStore }).register(
+      { email: 'owner@test.example', name: 'Owner', password: 'long enough' },
+      { now: new Date().toISOString(), correlationId: 'test' },
+    );
+    owner = registered.state.kind === 'registered' ? registered.state.user.id : '';
+  });
+  afterAll(async () => {
+    await eventStore.close();
+    await pool.end();
+    await db.drop();
+  });
+
+  const createTask = async (title: string, extra: Record<string, unknown> = {}) =>
+    (await tasks.create({ title, userId: owner, ...extra }, options())).state as { kind: 'active'; task: { id: string } };
+
+  const catchUp = async (projection: Projection) => {
+    const watermarks = createProjectionWatermarks(db.knex);
+    const runner = runProjection({ knex: db.knex, eventStore, watermarks, logger }, projection);
+    const head = (await eventStore.readAll({ after: { tx: 0n, pos: 0n }, limit: 100_000 })).events.at(-1)!.position;
+    const reached = await watermarks.waitFor([projection.name], head, 10_000);
+    await runner.stop();
+    return { reached, runner };
+  };
+
+  it('builds tasks and per-owner stats from the log, then follows new events promptly', async () => {
+    const a = await createTask('alpha', { priority: 'HIGH' });
+    const b = await createTask('beta');
+    await tasks.update(b.task.id, { status: 'COMPLETED' }, options());
+    await tasks.update(a.task.id, { dueDate: '2020-01-01T00:00:00.000Z' }, options());
+    await tasks.markOverdue(a.task.id, options());
+    const c = await createTask('gamma');
+    await tasks.delete(c.task.id, options());
+
+    expect((await catchUp(tasksProjection)).reached).toBe(true);
+    const page = await listTasks(db.knex, { ownerId: owner }, listAll);
+    expect(page.data.map((t) => [t.title, t.status, t.isOverdue, t.version])).toEqual([
+      ['alpha', 'PENDING', true, 3],
+      ['beta', 'COMPLETED', false, 2],
+    ]);
+    expect(await getTaskStats(db.knex, { ownerId: owner })).toEqual({
+      total: 2, pending: 1, inProgress: 0, completed: 1, highPriority: 1, overdue: 1,
+    });
+
+    // Following: a live runner sees a new event without waiting for a poll.
+    const watermarks = createProjectionWatermarks(db.knex);
+    const runner = runProjection({ knex: db.knex, eventStore, watermarks, logger }, tasksProjection);
+    await new Promise((r) => setTimeout(r, 300));
+    const started = performance.now();
+    const result = await tasks.update(a.task.id, { title: 'alpha 2' }, options());
+    expect(await watermarks.waitFor(['tasks'], result.position!, 5000)).toBe(true);
+    const followMs = performance.now() - started;
+    await runner.stop();
+    expect(followMs).toBeLessThan(900); // woken by NOTIFY, well under the 1 s idle poll
+  });
+
+  it('rolls back the read model and the checkpoint together when a batch fails half-way', async () => {
+    await createTask('crash-1');
+    await createTask('crash-2');
+    const before = await readCheckpoint(db.knex, 'tasks');
+    const rowsBefore = await db.knex('tasks').count<{ count: string }[]>({ count: '*' });
+
+    // A projection that writes part of its work, then dies inside the same transaction.
+    let failures = 1;
+    const crashing: Projection = {
+      ...tasksProjection,
+      apply: async (trx, events) => {
+        await tasksProjection.apply(trx, events);
+        if (failures-- > 0) throw new Error('simulated crash after writing the read model');
+      },
+    };
+    const watermarks = createProjectionWatermarks(db.knex);
+    const runner = runProjection({ knex: db.knex, eventStore, watermarks, logger }, crashing);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(runner.status().state).toBe('failed');
+    expect(await readCheckpoint(db.knex, 'tasks')).toEqual(before);
+    expect(await db.knex('tasks').count<{ count: string }[]>({ count: '*' })).toEqual(rowsBefore);
+
+    // After the retry every event is applied exactly once.
+    const head = (await eventStore.readAll({ after: before, limit: 1000 })).events.at(-1)!.position;
+    expect(await watermarks.waitFor(['tasks'], head, 10_000)).toBe(true);
+    await runner.stop();
+    const titles = (await listTasks(db.knex, { ownerId: owner }, listAll)).data.map((t) => t.title);
+    expect(titles.filter((t) => t.startsWith('crash'))).toEqual(['crash-1', 'crash-2']);
+    const stats = await getTaskStats(db.knex, { ownerId: owner });
+    expect(stats.total).toBe(4);
+  });
+
+  it('refuses to move a checkpoint that another runner moved first', async () => {
+    await createTask('contended');
+    const watermarks = createProjectionWatermarks(db.knex);
+    const deps = { knex: db.knex, eventStore, watermarks, logger };
+    const runners = [runProjection(deps, tasksProjection), runProjection(deps, tasksProjection)];
+    const head = (await eventStore.readAll({ after: await readCheckpoint(db.knex, 'tasks'), limit: 1000 })).events.at(-1)!.position;
+    expect(await watermarks.waitFor(['tasks'], head, 10_000)).toBe(true);
+    await Promise.all(runners.map((r) => r.stop()));
+    // Whichever runner lost the race rolled back: stats still equal a recount of the rows.
+    const recount = await db.knex('tasks').where({ user_id: owner }).count<{ count: string }[]>({ count: '*' });
+    expect((await getTaskStats(db.knex, { ownerId: owner })).total).toBe(Number(recount[0]!.count));
+  });
+});

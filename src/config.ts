@@ -43,12 +43,13 @@ const schema = Joi.object({
   READ_YOUR_WRITES_TIMEOUT_MS: Joi.number().integer().min(0).max(60_000).default(5000),
   TASKFLOW_DATA_DIR: Joi.string().default('.data'),
 })
-  .unknown(true)
-  .empty('');
+  .unknown(true);
 
 /** Reads the environment; a missing or malformed value is one clear line naming it. */
 export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
-  const { error, value } = schema.validate(env, { abortEarly: true, errors: { wrap: { label: false } } });
+  // An empty variable (`DATABASE_URL=`) means unset, as in most tools.
+  const given = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const { error, value } = schema.validate(given, { abortEarly: true, errors: { wrap: { label: false } } });
   if (error) {
     const detail = error.details[0]!;
     const key = String(detail.path[0] ?? '');

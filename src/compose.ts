@@ -7,8 +7,11 @@ import { userCommands } from './commands/users.js';
 import { ConfigError, type Config } from './config.js';
 import { createApp } from './http/app.js';
 import { createAuthenticate } from './http/authenticate.js';
+import { idempotency, sweepIdempotencyKeys } from './http/idempotency.js';
 import { authRoutes } from './http/routes/auth.js';
+import { docsRoutes } from './http/routes/docs.js';
 import { healthRoutes } from './http/routes/health.js';
+import { notificationRoutes } from './http/routes/notifications.js';
 import { taskRoutes } from './http/routes/tasks.js';
 import { userRoutes } from './http/routes/users.js';
 import { createTokenService } from './http/tokens.js';
@@ -75,13 +78,18 @@ export const compose = async (
 
   const app = createApp({
     logger,
-    publicRoutes: [healthRoutes({ knex, eventStore, runners: () => runners }), authRoutes({ eventStore, users, tokens, readYourWrites, now })],
+    publicRoutes: [docsRoutes(), healthRoutes({ knex, eventStore, runners: () => runners }), authRoutes({ eventStore, users, tokens, readYourWrites, now })],
     authenticate: createAuthenticate(database.jwtSecret),
+    protectedMiddleware: [idempotency(knex, now)],
     protectedRoutes: [
       taskRoutes({ knex, eventStore, tasks, readYourWrites, now }),
-      userRoutes({ knex, users, readYourWrites, now }),
+      userRoutes({ knex, eventStore, users, readYourWrites, now }),
+      notificationRoutes({ knex, readYourWrites }),
     ],
   });
+
+  const sweeper = role === 'projector' ? null : setInterval(() => void sweepIdempotencyKeys(knex, now).catch(() => undefined), 3600_000);
+  sweeper?.unref();
 
   return {
     app,
@@ -91,6 +99,7 @@ export const compose = async (
     users,
     runners,
     async close() {
+      if (sweeper) clearInterval(sweeper);
       await Promise.all(runners.map((r) => r.stop()));
       await eventStore.close();
       await pool.end();

@@ -1,5 +1,5 @@
 import type { UserCommands } from './commands/users.js';
-import type { Role } from './domain/actor.js';
+import { SYSTEM, type Role } from './domain/actor.js';
 import type { Logger } from './infra/logger.js';
 
 export const DEMO_USERS: readonly { email: string; name: string; password: string; role: Role }[] = [
@@ -11,12 +11,18 @@ export const DEMO_USERS: readonly { email: string; name: string; password: strin
 export const seedDemoUsers = async (users: UserCommands, logger: Logger, now: () => Date = () => new Date()) => {
   const created: string[] = [];
   for (const demo of DEMO_USERS) {
+    let userId: string;
     try {
-      await users.register(demo, { now: now().toISOString(), correlationId: 'seed', bySystem: true });
+      const result = await users.register(demo, { now: now().toISOString(), correlationId: 'seed', bySystem: true });
+      if (result.state.kind !== 'registered') continue;
+      userId = result.state.user.id;
       created.push(demo.email);
     } catch (error) {
       if ((error as { code?: string }).code !== 'EMAIL_TAKEN') throw error;
+      continue;
     }
+    if (demo.role !== 'user')
+      await users.changeRole(userId, demo.role, { context: { now: now().toISOString(), actor: SYSTEM }, correlationId: 'seed' });
   }
   if (created.length) logger.info('seeded demo users', { users: created });
   return created;

@@ -1,41 +1,61 @@
 import { randomUUID } from 'node:crypto';
 import { hash } from '@node-rs/argon2';
 import { SYSTEM, type Actor, type Role } from '../domain/actor.js';
-import { ConflictError } from '../domain/errors.js';
-import type { UserEmailClaimed } from '../domain/user/events.js';
-import { emailStreamId, userStreamId, type UserEvent } from '../domain/user/events.js';
-import { decide, decideEmailClaim, type UserCommand } from '../domain/user/decide.js';
+import { ConflictError, NotFoundError } from '../domain/errors.js';
+import {
+  decideEmailClaim,
+  decideRegistration,
+  decideRoleChange,
+  type ChangeUserRole,
+  type ClaimEmail,
+  type RegisterUser,
+} from '../domain/user/decide.js';
+import {
+  emailStreamId,
+  ROLES_STREAM_ID,
+  userStreamId,
+  type RoleEvent,
+  type UserEmailClaimed,
+  type UserEvent,
+} from '../domain/user/events.js';
 import {
   evolve,
   evolveEmailClaim,
+  evolveRoster,
   initialEmailClaim,
+  initialRoster,
   initialState,
   type EmailClaimState,
+  type RosterState,
   type UserState,
 } from '../domain/user/state.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
+import { findUserInLog } from '../queries/credentials.js';
 import { handleCommand, type CommandOptions, type Decider } from './handleCommand.js';
 
-export const userDecider: Decider<UserCommand, UserEvent, UserState> = { decide, evolve, initialState };
-
-type ClaimCommand = { type: 'ClaimEmail'; email: string; userId: string };
-const emailClaimDecider: Decider<ClaimCommand, UserEmailClaimed, EmailClaimState> = {
-  decide: (command, state) => decideEmailClaim(state, command),
+export const userDecider: Decider<RegisterUser, UserEvent, UserState> = {
+  decide: (command, state) => decideRegistration(command, state),
+  evolve,
+  initialState,
+};
+const emailClaimDecider: Decider<ClaimEmail, UserEmailClaimed, EmailClaimState> = {
+  decide: (command, state) => decideEmailClaim(command, state),
   evolve: evolveEmailClaim,
   initialState: initialEmailClaim,
 };
+export const rosterDecider: Decider<ChangeUserRole, RoleEvent, RosterState> = {
+  decide: decideRoleChange,
+  evolve: evolveRoster,
+  initialState: initialRoster,
+};
 
-export type Registration = Readonly<{ email: string; name: string; password: string; role?: Role }>;
-
-export const hashPassword = (password: string) => hash(password);
+export type Registration = Readonly<{ email: string; name: string; password: string }>;
 
 export const userCommands = ({ eventStore }: { eventStore: EventStore }) => {
   const readClaim = async (email: string): Promise<EmailClaimState> => {
     const events = await eventStore.readStream(emailStreamId(email));
     return { userId: (events.at(-1)?.data as UserEmailClaimed['data'] | undefined)?.userId ?? null };
   };
-  const isRegistered = async (userId: string) =>
-    (await eventStore.readStream(userStreamId(userId), { toVersion: 1 })).length > 0;
 
   return {
     /**
@@ -43,24 +63,26 @@ export const userCommands = ({ eventStore }: { eventStore: EventStore }) => {
      * the user. A claim left by an interrupted registration is resumed with the same user id.
      */
     async register(
-      { email, name, password, role = 'user' }: Registration,
+      { email, name, password }: Registration,
       { now, correlationId, bySystem = false }: { now: string; correlationId: string; bySystem?: boolean },
     ) {
       const claim = await readClaim(email);
-      if (claim.userId && (await isRegistered(claim.userId)))
+      if (claim.userId && (await findUserInLog(eventStore, claim.userId)))
         throw new ConflictError('A user with this email already exists', 'EMAIL_TAKEN');
       const userId = claim.userId ?? randomUUID();
-      const passwordHash = await hashPassword(password);
+      const passwordHash = await hash(password);
       // A self-registration is recorded as the new user's own act; seeding as the system's.
       const actor: Actor = bySystem ? SYSTEM : { kind: 'user', userId, role: 'user' };
       const options: CommandOptions = { context: { now, actor }, correlationId };
-      await handleCommand(eventStore, emailClaimDecider, emailStreamId(email), { type: 'ClaimEmail', email, userId }, options);
-      const command: UserCommand = { type: 'RegisterUser', data: { userId, email, name, passwordHash, role } };
+      await handleCommand(eventStore, emailClaimDecider, emailStreamId(email), { type: 'ClaimEmail', data: { email, userId } }, options);
+      const command: RegisterUser = { type: 'RegisterUser', data: { userId, email, name, passwordHash } };
       return handleCommand(eventStore, userDecider, userStreamId(userId), command, options);
     },
 
-    changeRole: (userId: string, role: Role, options: CommandOptions) =>
-      handleCommand(eventStore, userDecider, userStreamId(userId), { type: 'ChangeUserRole', data: { role } }, options),
+    async changeRole(userId: string, role: Role, options: CommandOptions) {
+      if (!(await findUserInLog(eventStore, userId))) throw new NotFoundError('User not found', 'USER_NOT_FOUND');
+      return handleCommand(eventStore, rosterDecider, ROLES_STREAM_ID, { type: 'ChangeUserRole', data: { userId, role } }, options);
+    },
   };
 };
 export type UserCommands = ReturnType<typeof userCommands>;

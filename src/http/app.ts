@@ -20,6 +20,8 @@ export const createApp = (deps: {
   logger: Logger;
   publicRoutes: readonly Routes[];
   authenticate: RequestHandler;
+  /** Runs after authentication, before the protected routes (e.g. Idempotency-Key). */
+  protectedMiddleware?: readonly RequestHandler[];
   protectedRoutes: readonly Routes[];
 }) => {
   const app = express();
@@ -35,7 +37,7 @@ export const createApp = (deps: {
 
   const guarded = Router();
   deps.protectedRoutes.forEach((mount) => mount(guarded));
-  app.use(deps.authenticate, guarded);
+  app.use(deps.authenticate, ...(deps.protectedMiddleware ?? []), guarded);
 
   app.use(notFoundRoute);
   app.use(problemHandler(deps.logger));

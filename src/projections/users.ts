@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Role } from '../domain/actor.js';
 import type { RecordedEvent } from '../domain/event.js';
-import { USER_EVENT_TYPES, type UserEvent } from '../domain/user/events.js';
+import { USER_EVENT_TYPES, type UserRegistered, type UserRoleChanged } from '../domain/user/events.js';
 import type { Projection } from './projection.js';
 
 export const USERS_TABLE = 'users';
@@ -17,26 +17,23 @@ export type UserRow = {
 };
 
 const applyUserEvent = async (trx: Knex.Transaction, recorded: RecordedEvent) => {
-  const event = recorded as unknown as UserEvent;
+  const event = recorded as unknown as UserRegistered | UserRoleChanged;
   const at = recorded.metadata.occurredAt;
   switch (event.type) {
     case 'UserRegistered': {
-      const { userId, email, name, role } = event.data;
+      const { userId, email, name } = event.data;
       await trx(USERS_TABLE)
-        .insert({ id: userId, email, name, role, version: recorded.streamVersion, created_at: at, updated_at: at })
+        .insert({ id: userId, email, name, role: 'user', version: recorded.streamVersion, created_at: at, updated_at: at })
         .onConflict('id')
         .ignore();
       return;
     }
     case 'UserRoleChanged':
-      await trx(USERS_TABLE)
-        .where('id', recorded.streamId.slice('user-'.length))
-        .andWhere('version', '<', recorded.streamVersion)
-        .update({ role: event.data.to, version: recorded.streamVersion, updated_at: at });
+      await trx(USERS_TABLE).where('id', event.data.userId).update({ role: event.data.to, updated_at: at });
       return;
     default: {
       const unexpected: never = event;
-      throw new Error(`Unknown user event ${(unexpected as UserEvent).type}`);
+      throw new Error(`Unknown user event ${(unexpected as RecordedEvent).type}`);
     }
   }
 };

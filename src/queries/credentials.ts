@@ -1,26 +1,39 @@
 import { hash, verify } from '@node-rs/argon2';
-import { stamp } from '../domain/event.js';
-import { emailStreamId, userStreamId, type UserEmailClaimed, type UserEvent } from '../domain/user/events.js';
-import { evolve, initialState, type User } from '../domain/user/state.js';
+import type { Role } from '../domain/actor.js';
+import { stamp, type Event, type Stamped } from '../domain/event.js';
+import { emailStreamId, ROLES_STREAM_ID, userStreamId, type RoleEvent, type UserEmailClaimed, type UserEvent } from '../domain/user/events.js';
+import { evolve, evolveRoster, initialRoster, initialState, roleOf, type User } from '../domain/user/state.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
 
-// Verifying against a real hash when the address is unknown keeps both failures equally slow.
-let dummyHash: Promise<string> | undefined;
-const unknownUserHash = () => (dummyHash ??= hash('no such user'));
+// Credentials and roles are read from the log rather than the users read model: signing in right
+// after registering, and a role change taking effect at the next refresh, must not depend on
+// projection lag (and before signing in there is no user to wait for).
 
-/**
- * Credentials are read from the log rather than the users read model: signing in right after
- * registering must not depend on projection lag, and there is no user yet to wait for.
- */
+export type Account = Readonly<{ user: User; role: Role }>;
+
+const foldStream = async <E extends Event, S>(eventStore: EventStore, streamId: string, evolveFn: (s: S, e: Stamped<E>) => S, init: S) =>
+  (await eventStore.readStream(streamId)).reduce((s, e) => evolveFn(s, stamp(e as unknown as E, e.metadata.occurredAt)), init);
+
 export const findUserInLog = async (eventStore: EventStore, userId: string): Promise<User | null> => {
-  const events = await eventStore.readStream(userStreamId(userId));
-  const state = events.reduce((s, e) => evolve(s, stamp(e as unknown as UserEvent, e.metadata.occurredAt)), initialState());
+  const state = await foldStream<UserEvent, ReturnType<typeof initialState>>(eventStore, userStreamId(userId), evolve, initialState());
   return state.kind === 'registered' ? state.user : null;
 };
 
-export const verifyCredentials = async (eventStore: EventStore, email: string, password: string): Promise<User | null> => {
+export const findAccount = async (eventStore: EventStore, userId: string): Promise<Account | null> => {
+  const [user, roster] = await Promise.all([
+    findUserInLog(eventStore, userId),
+    foldStream<RoleEvent, ReturnType<typeof initialRoster>>(eventStore, ROLES_STREAM_ID, evolveRoster, initialRoster()),
+  ]);
+  return user ? { user, role: roleOf(roster, userId) } : null;
+};
+
+let dummyHash: Promise<string> | undefined;
+// Verifying against a real hash when the address is unknown keeps both failures equally slow.
+const unknownUserHash = () => (dummyHash ??= hash('no such user'));
+
+export const verifyCredentials = async (eventStore: EventStore, email: string, password: string): Promise<Account | null> => {
   const claim = (await eventStore.readStream(emailStreamId(email))).at(-1)?.data as UserEmailClaimed['data'] | undefined;
-  const user = claim ? await findUserInLog(eventStore, claim.userId) : null;
-  const ok = await verify(user?.passwordHash ?? (await unknownUserHash()), password).catch(() => false);
-  return user && ok ? user : null;
+  const account = claim ? await findAccount(eventStore, claim.userId) : null;
+  const ok = await verify(account?.user.passwordHash ?? (await unknownUserHash()), password).catch(() => false);
+  return account && ok ? account : null;
 };

@@ -1,35 +1,48 @@
 import { describe, expect, it } from 'vitest';
 import { SYSTEM, type Actor, type Role } from '../../src/domain/actor.js';
-import { ConflictError, ForbiddenError, NotFoundError } from '../../src/domain/errors.js';
-import { decide, decideEmailClaim, type UserCommand } from '../../src/domain/user/decide.js';
-import { emailStreamId, type UserEmailClaimed, type UserEvent, type UserRegistered } from '../../src/domain/user/events.js';
-import { evolve, evolveEmailClaim, initialEmailClaim, initialState } from '../../src/domain/user/state.js';
+import { ConflictError, ForbiddenError } from '../../src/domain/errors.js';
+import {
+  decideEmailClaim,
+  decideRegistration,
+  decideRoleChange,
+  type ChangeUserRole,
+  type ClaimEmail,
+  type RegisterUser,
+} from '../../src/domain/user/decide.js';
+import { emailStreamId, type UserEmailClaimed, type UserRegistered, type UserRoleChanged } from '../../src/domain/user/events.js';
+import {
+  evolve,
+  evolveEmailClaim,
+  evolveRoster,
+  initialEmailClaim,
+  initialRoster,
+  initialState,
+  roleOf,
+} from '../../src/domain/user/state.js';
+import { stamp } from '../../src/domain/event.js';
 import { deciderSpec } from '../support/decider.js';
 
 const NOW = '2025-06-15T12:00:00.000Z';
 const ADA = 'user-ada';
 const BOB = 'user-bob';
+const ROOT = 'user-root';
 const ada: Actor = { kind: 'user', userId: ADA, role: 'user' };
-const admin: Actor = { kind: 'user', userId: 'user-admin', role: 'admin' };
-
-// A self-registration is the new user's own act, so Ada acts unless a test says otherwise.
-const given = deciderSpec({ decide, evolve, initialState }, { now: NOW, actor: ada });
+const root: Actor = { kind: 'user', userId: ROOT, role: 'admin' };
 
 const registration = (data: Partial<UserRegistered['data']> = {}): UserRegistered['data'] => ({
   userId: ADA,
   email: 'ada@example.com',
   name: 'Ada Lovelace',
   passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA',
-  role: 'user',
   ...data,
 });
 const registered = (data: Partial<UserRegistered['data']> = {}): UserRegistered => ({ type: 'UserRegistered', data: registration(data) });
-const roleChanged = (from: Role, to: Role): UserEvent => ({ type: 'UserRoleChanged', data: { from, to } });
-
-const registerUser = (data: Partial<UserRegistered['data']> = {}): UserCommand => ({ type: 'RegisterUser', data: registration(data) });
-const changeUserRole = (role: Role): UserCommand => ({ type: 'ChangeUserRole', data: { role } });
+const registerUser = (data: Partial<UserRegistered['data']> = {}): RegisterUser => ({ type: 'RegisterUser', data: registration(data) });
 
 describe('RegisterUser', () => {
+  // A self-registration is the new user's own act.
+  const given = deciderSpec({ decide: decideRegistration, evolve, initialState }, { now: NOW, actor: ada });
+
   it('records a new user with the password hash it was given', () => {
     given([]).when(registerUser()).then([registered()]);
   });
@@ -38,76 +51,86 @@ describe('RegisterUser', () => {
     given([]).when(registerUser({ email: '  Ada@Example.COM ' })).then([registered({ email: 'ada@example.com' })]);
   });
 
-  it('forbids a self-registration as admin', () => {
-    given([]).when(registerUser({ role: 'admin' })).thenThrows(ForbiddenError, 'ROLE_FORBIDDEN');
-  });
-
-  it('lets an admin register another admin', () => {
-    given([]).when(registerUser({ role: 'admin' }), { actor: admin }).then([registered({ role: 'admin' })]);
-  });
-
-  it('lets the system register an admin (seeding)', () => {
-    given([]).when(registerUser({ role: 'admin' }), { actor: SYSTEM }).then([registered({ role: 'admin' })]);
-  });
-
   it('refuses a user that is already registered as a taken e-mail address', () => {
     given([registered()]).when(registerUser()).thenThrows(ConflictError, 'EMAIL_TAKEN');
   });
+
+  it('starts every user with the role user', () => {
+    expect(roleOf(initialRoster(), ADA)).toBe('user');
+  });
 });
 
-describe('ChangeUserRole', () => {
+describe('ChangeUserRole (decided on the roster of all roles)', () => {
+  const given = deciderSpec({ decide: decideRoleChange, evolve: evolveRoster, initialState: initialRoster }, { now: NOW, actor: root });
+  const changed = (userId: string, from: Role, to: Role): UserRoleChanged => ({ type: 'UserRoleChanged', data: { userId, from, to } });
+  const change = (userId: string, role: Role): ChangeUserRole => ({ type: 'ChangeUserRole', data: { userId, role } });
+  const rootIsAdmin = changed(ROOT, 'user', 'admin');
+
   it('lets an admin promote a user', () => {
-    given([registered()]).when(changeUserRole('admin'), { actor: admin }).then([roleChanged('user', 'admin')]);
+    given([rootIsAdmin]).when(change(ADA, 'admin')).then([changed(ADA, 'user', 'admin')]);
   });
 
-  it('lets an admin demote an admin', () => {
-    given([registered({ role: 'admin' })]).when(changeUserRole('user'), { actor: admin }).then([roleChanged('admin', 'user')]);
+  it('lets an admin demote another admin while one admin remains', () => {
+    given([rootIsAdmin, changed(ADA, 'user', 'admin')]).when(change(ADA, 'user')).then([changed(ADA, 'admin', 'user')]);
   });
 
-  it('lets the system change a role', () => {
-    given([registered()]).when(changeUserRole('admin'), { actor: SYSTEM }).then([roleChanged('user', 'admin')]);
+  it('lets an admin step down while another admin remains', () => {
+    given([rootIsAdmin, changed(ADA, 'user', 'admin')]).when(change(ROOT, 'user')).then([changed(ROOT, 'admin', 'user')]);
+  });
+
+  it('refuses to demote the last admin, even by themselves', () => {
+    given([rootIsAdmin]).when(change(ROOT, 'user')).thenThrows(ConflictError, 'LAST_ADMIN');
+  });
+
+  it('refuses to demote the last admin after earlier demotions', () => {
+    given([rootIsAdmin, changed(ADA, 'user', 'admin'), changed(ADA, 'admin', 'user')])
+      .when(change(ROOT, 'user'))
+      .thenThrows(ConflictError, 'LAST_ADMIN');
+  });
+
+  it('lets the system change a role (seeding the first admin)', () => {
+    given([]).when(change(ROOT, 'admin'), { actor: SYSTEM }).then([rootIsAdmin]);
   });
 
   it('records nothing when the user already has that role', () => {
-    given([registered({ role: 'admin' })]).when(changeUserRole('admin'), { actor: admin }).thenNothingHappens();
-  });
-
-  it('decides on the role the last change left', () => {
-    given([registered(), roleChanged('user', 'admin')])
-      .when(changeUserRole('user'), { actor: admin })
-      .then([roleChanged('admin', 'user')]);
+    given([rootIsAdmin, changed(ADA, 'user', 'admin')]).when(change(ADA, 'admin')).thenNothingHappens();
+    given([rootIsAdmin]).when(change(BOB, 'user')).thenNothingHappens();
   });
 
   it('forbids a user to change a role, even their own', () => {
-    given([registered()]).when(changeUserRole('admin')).thenThrows(ForbiddenError, 'ROLE_FORBIDDEN');
+    given([rootIsAdmin]).when(change(ADA, 'admin'), { actor: ada }).thenThrows(ForbiddenError, 'ROLE_FORBIDDEN');
   });
 
-  it('forbids a user before looking the target up, so unknown users do not leak', () => {
-    given([]).when(changeUserRole('admin')).thenThrows(ForbiddenError, 'ROLE_FORBIDDEN');
+  it('trusts the roster, not the token: a demoted admin with an old admin token is refused', () => {
+    const staleToken: Actor = { kind: 'user', userId: ADA, role: 'admin' };
+    given([rootIsAdmin, changed(ADA, 'user', 'admin'), changed(ADA, 'admin', 'user')])
+      .when(change(BOB, 'admin'), { actor: staleToken })
+      .thenThrows(ForbiddenError, 'ROLE_FORBIDDEN');
   });
 
-  it('refuses an unknown user as not found', () => {
-    given([]).when(changeUserRole('admin'), { actor: admin }).thenThrows(NotFoundError, 'USER_NOT_FOUND');
+  it('folds the roster: the last change of each user wins', () => {
+    const roster = [rootIsAdmin, changed(ADA, 'user', 'admin'), changed(ADA, 'admin', 'user')].reduce(
+      (s, e) => evolveRoster(s, stamp(e, NOW)),
+      initialRoster(),
+    );
+    expect([roleOf(roster, ROOT), roleOf(roster, ADA), roleOf(roster, BOB)]).toEqual(['admin', 'user', 'user']);
   });
 });
 
-describe('decideEmailClaim', () => {
-  const givenClaims = deciderSpec(
-    {
-      decide: (command: { email: string; userId: string }, state: { userId: string | null }) => decideEmailClaim(state, command),
-      evolve: evolveEmailClaim,
-      initialState: initialEmailClaim,
-    },
+describe('ClaimEmail', () => {
+  const given = deciderSpec(
+    { decide: decideEmailClaim, evolve: evolveEmailClaim, initialState: initialEmailClaim },
     { now: NOW, actor: SYSTEM },
   );
   const claimed = (userId: string): UserEmailClaimed => ({ type: 'UserEmailClaimed', data: { email: 'ada@example.com', userId } });
+  const claim = (email: string, userId: string): ClaimEmail => ({ type: 'ClaimEmail', data: { email, userId } });
 
   it('claims a free address for the user, normalised', () => {
-    givenClaims([]).when({ email: ' ADA@example.com', userId: ADA }).then([claimed(ADA)]);
+    given([]).when(claim(' ADA@example.com', ADA)).then([claimed(ADA)]);
   });
 
   it('records nothing when the same user claims the address again (an interrupted registration resumes)', () => {
-    givenClaims([claimed(ADA)]).when({ email: 'ada@example.com', userId: ADA }).thenNothingHappens();
+    given([claimed(ADA)]).when(claim('ada@example.com', ADA)).thenNothingHappens();
   });
 
   it('keeps one claim stream per address whatever its case or surrounding spaces', () => {
@@ -115,6 +138,6 @@ describe('decideEmailClaim', () => {
   });
 
   it('refuses an address another user holds', () => {
-    givenClaims([claimed(ADA)]).when({ email: 'ada@example.com', userId: BOB }).thenThrows(ConflictError, 'EMAIL_TAKEN');
+    given([claimed(ADA)]).when(claim('ada@example.com', BOB)).thenThrows(ConflictError, 'EMAIL_TAKEN');
   });
 });

@@ -2,9 +2,8 @@ import type { Response, Router } from 'express';
 import Joi from 'joi';
 import type { UserCommands } from '../../commands/users.js';
 import { UnauthorizedError } from '../../domain/errors.js';
-import type { User } from '../../domain/user/state.js';
 import type { EventStore } from '../../infra/eventstore/eventStore.js';
-import { findUserInLog, verifyCredentials } from '../../queries/credentials.js';
+import { findAccount, verifyCredentials, type Account } from '../../queries/credentials.js';
 import type { ReadYourWrites } from '../../queries/readYourWrites.js';
 import type { TokenService } from '../tokens.js';
 import { validate } from '../validation.js';
@@ -28,11 +27,11 @@ const registerSchema = Joi.object({
 const loginSchema = Joi.object({ email: Joi.string().trim().max(254).required(), password: Joi.string().max(200).required() });
 const refreshSchema = Joi.object({ refresh_token: Joi.string().max(200).required() });
 
-export const publicUser = (user: User) => ({
+export const publicUser = ({ user, role }: Account) => ({
   id: user.id,
   email: user.email,
   name: user.name,
-  role: user.role,
+  role,
   createdAt: user.createdAt,
   updatedAt: user.updatedAt,
 });
@@ -40,9 +39,10 @@ export const publicUser = (user: User) => ({
 export const authRoutes = (deps: AuthRouteDeps) => (router: Router) => {
   const { eventStore, users, tokens, readYourWrites, now } = deps;
 
-  const signedIn = async (res: Response, status: number, user: User) => {
-    const pair = await tokens.issueForLogin(user);
-    res.status(status).json({ ...pair, user: publicUser(user) });
+  const signedIn = async (res: Response, status: number, account: Account) => {
+    res.locals.actor = { kind: 'user', userId: account.user.id, role: account.role };
+    const pair = await tokens.issueForLogin({ id: account.user.id, email: account.user.email, role: account.role });
+    res.status(status).json({ ...pair, user: publicUser(account) });
   };
 
   router.post('/auth/register', async (req, res) => {
@@ -50,23 +50,24 @@ export const authRoutes = (deps: AuthRouteDeps) => (router: Router) => {
     const result = await users.register(input, { now: now().toISOString(), correlationId: res.locals.correlationId });
     if (result.state.kind !== 'registered') throw new Error('registration produced no user');
     const user = result.state.user;
-    res.locals.actor = { kind: 'user', userId: user.id, role: user.role };
     readYourWrites.noteWrite(user.id, result.position);
-    await signedIn(res, 201, user);
+    await signedIn(res, 201, { user, role: 'user' });
   });
 
   router.post('/auth/login', async (req, res) => {
     const { email: address, password } = validate(loginSchema, req.body, 'credentials');
-    const user = await verifyCredentials(eventStore, address, password);
-    if (!user) throw new UnauthorizedError('Invalid email or password', 'INVALID_CREDENTIALS');
-    res.locals.actor = { kind: 'user', userId: user.id, role: user.role };
-    await signedIn(res, 200, user);
+    const account = await verifyCredentials(eventStore, address, password);
+    if (!account) throw new UnauthorizedError('Invalid email or password', 'INVALID_CREDENTIALS');
+    await signedIn(res, 200, account);
   });
 
   router.post('/auth/refresh', async (req, res) => {
     const { refresh_token } = validate(refreshSchema, req.body, 'refresh request');
-    let current: User | null = null;
-    const pair = await tokens.refresh(refresh_token, async (userId) => (current = await findUserInLog(eventStore, userId)));
+    let current: Account | null = null;
+    const pair = await tokens.refresh(refresh_token, async (userId) => {
+      current = await findAccount(eventStore, userId);
+      return current && { id: current.user.id, email: current.user.email, role: current.role };
+    });
     res.json({ ...pair, user: publicUser(current!) });
   });
 

@@ -5,17 +5,19 @@ import type { UserCommands } from '../../commands/users.js';
 import { ROLES } from '../../domain/actor.js';
 import { ForbiddenError, NotFoundError } from '../../domain/errors.js';
 import type { ReadYourWrites } from '../../queries/readYourWrites.js';
+import { findAccount } from '../../queries/credentials.js';
 import { getUser, listUsers } from '../../queries/users.js';
+import type { EventStore } from '../../infra/eventstore/eventStore.js';
 import { actorOf, commandOptions } from '../context.js';
 import { publicUser } from './auth.js';
 import { idParam, pagination, validate } from '../validation.js';
 
-export type UserRouteDeps = Readonly<{ knex: Knex; users: UserCommands; readYourWrites: ReadYourWrites; now: () => Date }>;
+export type UserRouteDeps = Readonly<{ knex: Knex; eventStore: EventStore; users: UserCommands; readYourWrites: ReadYourWrites; now: () => Date }>;
 
 const PROJECTIONS = ['users'] as const;
 
 export const userRoutes = (deps: UserRouteDeps) => (router: Router) => {
-  const { knex, users, readYourWrites, now } = deps;
+  const { knex, eventStore, users, readYourWrites, now } = deps;
 
   const requireAdmin = (res: Response) => {
     if (actorOf(res).role !== 'admin') throw new ForbiddenError('This needs the admin role', 'ADMIN_ONLY');
@@ -42,7 +44,8 @@ export const userRoutes = (deps: UserRouteDeps) => (router: Router) => {
     const { role } = validate(Joi.object({ role: Joi.string().valid(...ROLES).required() }), req.body, 'role change');
     const result = await users.changeRole(id, role, commandOptions(res, now));
     readYourWrites.noteWrite(actorOf(res).userId, result.position);
-    if (result.state.kind !== 'registered') throw new NotFoundError('User not found', 'USER_NOT_FOUND');
-    res.json(publicUser(result.state.user));
+    const account = await findAccount(eventStore, id);
+    if (!account) throw new NotFoundError('User not found', 'USER_NOT_FOUND');
+    res.json(publicUser(account));
   });
 };

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as eventStore from './migrations/001_event_store.js';
 import * as readModels from './migrations/002_read_models.js';
 import * as refreshTokens from './migrations/003_refresh_tokens.js';
+import * as notificationsIdempotency from './migrations/004_notifications_idempotency.js';
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -10,6 +11,7 @@ const migrations: Record<string, Migration> = {
   '001_event_store': eventStore,
   '002_read_models': readModels,
   '003_refresh_tokens': refreshTokens,
+  '004_notifications_idempotency': notificationsIdempotency,
 };
 
 const migrationSource: Knex.MigrationSource<string> = {

@@ -8,6 +8,7 @@ import { ConfigError, type Config } from './config.js';
 import { createApp } from './http/app.js';
 import { createAuthenticate } from './http/authenticate.js';
 import { idempotency, sweepIdempotencyKeys } from './http/idempotency.js';
+import { createRateLimits } from './http/rateLimits.js';
 import { authRoutes } from './http/routes/auth.js';
 import { docsRoutes } from './http/routes/docs.js';
 import { healthRoutes } from './http/routes/health.js';
@@ -73,14 +74,20 @@ export const compose = async (
     now,
   });
 
+  const limits = createRateLimits({
+    perMinute: config.rateLimitPerMinute,
+    authPerMinute: config.authRateLimitPerMinute,
+    loginMaxFailures: config.loginMaxFailures,
+  });
+
   const runners: ProjectionRunner[] =
     role === 'api' ? [] : ALL_PROJECTIONS.map((projection) => runProjection({ knex, eventStore, watermarks, logger }, projection));
 
   const app = createApp({
     logger,
-    publicRoutes: [docsRoutes(), healthRoutes({ knex, eventStore, runners: () => runners }), authRoutes({ eventStore, users, tokens, readYourWrites, now })],
+    publicRoutes: [docsRoutes(), healthRoutes({ knex, eventStore, runners: () => runners }), authRoutes({ eventStore, users, tokens, readYourWrites, now, limits })],
     authenticate: createAuthenticate(database.jwtSecret),
-    protectedMiddleware: [idempotency(knex, now)],
+    protectedMiddleware: [limits.api, idempotency(knex, now)],
     protectedRoutes: [
       taskRoutes({ knex, eventStore, tasks, readYourWrites, now }),
       userRoutes({ knex, eventStore, users, readYourWrites, now }),

@@ -26,6 +26,8 @@ export const createApp = (deps: {
 }) => {
   const app = express();
   app.disable('x-powered-by');
+  // ETags are the task versions, set by the routes; no content hashes on other responses.
+  app.set('etag', false);
   app.set('trust proxy', 'loopback');
   app.set('query parser', 'simple');
   app.use(correlationId, requestLog(deps.logger));

@@ -51,8 +51,6 @@ export const problemHandler =
     const status = known ? error.status : 500;
     const code = known ? error.code : 'INTERNAL_ERROR';
     if (error instanceof ServiceUnavailableError) res.setHeader('Retry-After', String(error.retryAfterSeconds));
-    if (error instanceof AppError && error.status === 429 && error.details?.retryAfterSeconds)
-      res.setHeader('Retry-After', String(error.details.retryAfterSeconds));
     res
       .status(status)
       .type('application/problem+json')

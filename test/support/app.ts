@@ -34,7 +34,16 @@ let counter = 0;
 export const startTestApp = async (env: Record<string, string> = {}): Promise<TestApp> => {
   const db = await createTestDatabase();
   const jwtSecret = 'test-secret-that-is-long-enough-0123456789';
-  const config = loadConfig({ DATABASE_URL: db.url, JWT_SECRET: jwtSecret, LOG_LEVEL: 'error', ...env });
+  // Limits high enough for a test file's traffic; the rate-limit tests set their own.
+  const config = loadConfig({
+    DATABASE_URL: db.url,
+    JWT_SECRET: jwtSecret,
+    LOG_LEVEL: 'error',
+    RATE_LIMIT_PER_MINUTE: '100000',
+    AUTH_RATE_LIMIT_PER_MINUTE: '100000',
+    LOGIN_MAX_FAILURES: '1000',
+    ...env,
+  });
   const logger = silentLogger();
   const system = await compose(config, { url: db.url, embedded: false, jwtSecret, close: async () => {} }, { logger, poolSize: 5 });
   await seedDemoUsers(system.users, logger);

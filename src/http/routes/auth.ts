@@ -7,8 +7,10 @@ import { findAccount, verifyCredentials, type Account } from '../../queries/cred
 import type { ReadYourWrites } from '../../queries/readYourWrites.js';
 import type { TokenService } from '../tokens.js';
 import { validate } from '../validation.js';
+import type { RateLimits } from '../rateLimits.js';
 
 export type AuthRouteDeps = Readonly<{
+  limits: Pick<RateLimits, 'auth' | 'loginFailures'>;
   eventStore: EventStore;
   users: UserCommands;
   tokens: TokenService;
@@ -37,7 +39,8 @@ export const publicUser = ({ user, role }: Account) => ({
 });
 
 export const authRoutes = (deps: AuthRouteDeps) => (router: Router) => {
-  const { eventStore, users, tokens, readYourWrites, now } = deps;
+  const { eventStore, users, tokens, readYourWrites, now, limits } = deps;
+  router.use('/auth', limits.auth);
 
   const signedIn = async (res: Response, status: number, account: Account) => {
     res.locals.actor = { kind: 'user', userId: account.user.id, role: account.role };
@@ -54,7 +57,7 @@ export const authRoutes = (deps: AuthRouteDeps) => (router: Router) => {
     await signedIn(res, 201, { user, role: 'user' });
   });
 
-  router.post('/auth/login', async (req, res) => {
+  router.post('/auth/login', limits.loginFailures, async (req, res) => {
     const { email: address, password } = validate(loginSchema, req.body, 'credentials');
     const account = await verifyCredentials(eventStore, address, password);
     if (!account) throw new UnauthorizedError('Invalid email or password', 'INVALID_CREDENTIALS');

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { actorId, type CommandContext } from '../domain/actor.js';
-import { ConcurrencyError } from '../domain/errors.js';
+import { ConcurrencyError, ServiceUnavailableError } from '../domain/errors.js';
 import { stamp, type Event, type EventMetadata, type LogPosition, type Stamped } from '../domain/event.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
 
@@ -26,7 +26,9 @@ export type CommandResult<State> = Readonly<{
   events: readonly Event[];
 }>;
 
-const MAX_ATTEMPTS = 10;
+const MAX_ATTEMPTS = 50;
+/** Jittered, growing pause between attempts, so racing writers spread out instead of colliding again. */
+const backoff = (attempt: number) => new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2 ** attempt, 100)));
 export const SCHEMA_VERSION = 1;
 
 /**
@@ -72,8 +74,11 @@ export const handleCommand = async <Command extends { type: string }, E extends 
       const next = events.reduce((s, e) => decider.evolve(s, stamp(e, options.context.now)), state);
       return { state: next, version: appended.nextVersion, position: appended.position, events };
     } catch (error) {
-      const retry = error instanceof ConcurrencyError && options.expectedVersion === undefined && attempt < MAX_ATTEMPTS;
-      if (!retry) throw error;
+      // With If-Match the conflict is the client's to resolve (412); without, decide again.
+      if (!(error instanceof ConcurrencyError) || options.expectedVersion !== undefined) throw error;
+      if (attempt >= MAX_ATTEMPTS)
+        throw new ServiceUnavailableError('Too many concurrent writes to this item; retry shortly', 'WRITE_CONTENTION');
+      await backoff(attempt);
     }
   }
 };

@@ -51,6 +51,7 @@ export const problemHandler =
     const status = known ? error.status : 500;
     const code = known ? error.code : 'INTERNAL_ERROR';
     if (error instanceof ServiceUnavailableError) res.setHeader('Retry-After', String(error.retryAfterSeconds));
+    if (status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
     res
       .status(status)
       .type('application/problem+json')

@@ -22,7 +22,6 @@ const common = (settings: RateLimitSettings, prefix: string) => ({
   ...(settings.store ? { store: settings.store(prefix) } : {}),
 });
 
-const clientIp = (ip: string | undefined) => ipKeyGenerator(ip ?? 'unknown');
 
 /**
  * The three limits: per signed-in client on the API, per IP on /auth/*, and failed logins per
@@ -35,7 +34,7 @@ export const createRateLimits = (settings: RateLimitSettings) => ({
     limit: settings.perMinute,
     keyGenerator: (req, res) => {
       const actor = res.locals.actor as Actor | undefined;
-      return actor?.kind === 'user' ? `user:${actor.userId}` : `ip:${clientIp(req.ip)}`;
+      return actor?.kind === 'user' ? `user:${actor.userId}` : `ip:${ipKeyGenerator(req.ip ?? 'unknown')}`;
     },
     handler: tooMany('Too many requests; slow down', 'RATE_LIMITED'),
   }),
@@ -44,7 +43,7 @@ export const createRateLimits = (settings: RateLimitSettings) => ({
     ...common(settings, 'auth:'),
     windowMs: 60_000,
     limit: settings.authPerMinute,
-    keyGenerator: (req) => clientIp(req.ip),
+    keyGenerator: (req) => ipKeyGenerator(req.ip ?? 'unknown'),
     handler: tooMany('Too many sign-in requests from this address; slow down', 'RATE_LIMITED'),
   }),
 

@@ -8,6 +8,16 @@ let adminToken: string;
 
 const changeRole = (token: string, userId: string, body: unknown) => app.call('PATCH', `/users/${userId}`, { token, body });
 
+/**
+ * A new user whose registration the users read model already holds: their own read waits for
+ * their write, so an admin listing afterwards sees them without depending on projection lag.
+ */
+const registeredUser = async (name?: string) => {
+  const user = await app.newUser(name);
+  expect((await app.call('GET', '/users/me', { token: user.token })).status).toBe(200);
+  return user;
+};
+
 describe('users and operations (e2e)', () => {
   beforeAll(async () => {
     app = await startTestApp(GENEROUS_LIMITS);
@@ -32,23 +42,24 @@ describe('users and operations (e2e)', () => {
 
   describe('GET /users', () => {
     it('403 problem+json for a user', async () => {
-      const user = await app.newUser();
+      const user = await registeredUser();
       expectProblem(await app.call('GET', '/users', { token: user.token }), 403);
     });
 
     it('200 for an admin, paginated, with the seeded users and no secrets', async () => {
-      await app.newUser();
+      const user = await registeredUser();
       const res = await app.call('GET', '/users?limit=100', { token: adminToken });
 
       expect(res.status).toBe(200);
       expect(res.body.meta).toMatchObject({ page: 1, limit: 100, total: expect.any(Number), totalPages: expect.any(Number) });
       const emails = (res.body.data as { email: string }[]).map((u) => u.email);
-      expect(emails).toEqual(expect.arrayContaining(['admin@example.com', 'user@example.com']));
+      expect(emails).toEqual(expect.arrayContaining(['admin@example.com', 'user@example.com', user.email]));
       expect(res.body.meta.total).toBe(res.body.data.length);
       expect(JSON.stringify(res.body)).not.toMatch(/password|hash/i);
     });
 
     it('pages are disjoint and follow meta', async () => {
+      await registeredUser();
       const all = (await app.call('GET', '/users?limit=100', { token: adminToken })).body;
       const first = await app.call('GET', '/users?page=1&limit=1', { token: adminToken });
       const second = await app.call('GET', '/users?page=2&limit=1', { token: adminToken });

@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/infra/logger.js';
 import { seedDemoUsers } from '../../src/seed.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
+import { responseProblems } from './openapi.js';
 
 export type ApiResponse<T = any> = Readonly<{ status: number; headers: Headers; body: T }>;
 
@@ -67,6 +68,9 @@ export const startTestApp = async (env: Record<string, string> = {}): Promise<Te
     } catch {
       // not JSON: keep the text
     }
+    // Every response a test receives must conform to the OpenAPI document.
+    const problems = responseProblems(method, path, response.status, response.headers.get('content-type'), parsed);
+    if (problems.length) throw new Error(`Response does not match the OpenAPI document:\n${problems.join('\n')}\n${text.slice(0, 500)}`);
     return { status: response.status, headers: response.headers, body: parsed as T };
   };
 

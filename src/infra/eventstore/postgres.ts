@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { ConcurrencyError } from '../../domain/errors.js';
-import type { EventMetadata, LogPosition, RecordedEvent } from '../../domain/event.js';
+import { compareLogPositions, type EventMetadata, type LogPosition, type RecordedEvent } from '../../domain/event.js';
 import type { AppendResult, EventStore, NewEvent, ReadAllResult, ReadStreamOptions } from './eventStore.js';
 
 const CHANNEL = 'taskflow_events';
@@ -124,7 +124,9 @@ export const createPostgresEventStore = (pool: pg.Pool, connectionString: string
     async readAll({ after, limit }: { after: LogPosition; limit: number }): Promise<ReadAllResult> {
       const { rows } = await pool.query<EventRow>(READ_ALL, [after.tx.toString(), after.pos.toString(), limit]);
       const safe = rows.filter((r) => r.safe);
-      return { events: safe.map(toRecorded), blocked: safe.length < rows.length };
+      // Belt and braces: never hand out anything at or before the position asked for.
+      const events = safe.map(toRecorded).filter((e) => compareLogPositions(e.position, after) > 0);
+      return { events, blocked: safe.length < rows.length };
     },
 
     async lagAfter(position: LogPosition) {

@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { Cron } from 'croner';
+import { Redis } from 'ioredis';
+import { RedisStore } from 'rate-limit-redis';
+import { runOverdueCheck } from './commands/overdueCheck.js';
 import { taskCommands } from './commands/tasks.js';
 import { userCommands } from './commands/users.js';
 import { ConfigError, type Config } from './config.js';
@@ -16,15 +21,25 @@ import { notificationRoutes } from './http/routes/notifications.js';
 import { taskRoutes } from './http/routes/tasks.js';
 import { userRoutes } from './http/routes/users.js';
 import { createTokenService } from './http/tokens.js';
+import type { Cache } from './infra/cache/cache.js';
+import { createMemoryCache } from './infra/cache/memory.js';
+import { createPgInvalidationBus } from './infra/cache/pgBus.js';
+import { createRedisCache } from './infra/cache/redis.js';
 import { createKnex, createPgPool } from './infra/db/knex.js';
 import { migrateToLatest } from './infra/db/migrate.js';
 import { createPostgresEventStore } from './infra/eventstore/postgres.js';
+import { runExclusive, type ExclusiveRunner } from './infra/lock/exclusive.js';
+import type { LeaderLock } from './infra/lock/lock.js';
+import { createPostgresLock } from './infra/lock/postgres.js';
+import { createRedisLock } from './infra/lock/redis.js';
 import type { Logger } from './infra/logger.js';
+import { createJobQueue } from './infra/queue/jobQueue.js';
+import { deliverOverdueNotification, overdueNotificationJobs, type OverdueNotificationJob } from './notifications/overdueNotifications.js';
 import { ALL_PROJECTIONS } from './projections/index.js';
 import { createProjectionWatermarks, runProjection, type ProjectionRunner } from './projections/runtime.js';
 import { createReadYourWrites } from './queries/readYourWrites.js';
 
-export const SERVER_ROLES = ['api', 'projector', 'all'] as const;
+export const SERVER_ROLES = ['api', 'projector', 'worker', 'scheduler', 'all'] as const;
 export type ServerRole = (typeof SERVER_ROLES)[number];
 
 export type Database = Readonly<{ url: string; embedded: boolean; jwtSecret: string | null; close: () => Promise<void> }>;
@@ -47,6 +62,23 @@ const embeddedJwtSecret = async (dataDir: string) => {
   return secret;
 };
 
+const connectRedis = (url: string, logger: Logger) => {
+  // Fail fast rather than queue: a Redis outage must degrade to PostgreSQL, not hang requests.
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 500, connectTimeout: 2000 });
+  let down = false;
+  redis.on('error', (error) => {
+    if (!down) logger.warn('redis unavailable', { error: error.message });
+    down = true;
+  });
+  redis.on('ready', () => {
+    if (down) logger.info('redis available again');
+    down = false;
+  });
+  return redis;
+};
+
+const hasRole = (role: ServerRole, wanted: ServerRole) => role === 'all' || role === wanted;
+
 /** The composition root: every adapter is built here from configuration and handed down. */
 export const compose = async (
   config: Config,
@@ -56,12 +88,21 @@ export const compose = async (
   const { logger, role = 'all', now = () => new Date() } = options;
   if (config.eventStoreUrl) throw new ConfigError('Configuration error: EVENTSTORE_URL is not supported by this build yet');
   if (!database.jwtSecret) throw new ConfigError('Configuration error: JWT_SECRET is required');
+  const instanceId = config.instanceId ?? `${os.hostname()}:${process.pid}`;
 
   const poolSize = options.poolSize ?? 10;
   const knex = createKnex(database.url, { max: poolSize });
   await migrateToLatest(knex);
   const pool = createPgPool(database.url, poolSize);
   const eventStore = createPostgresEventStore(pool, database.url);
+  const redis = config.redisUrl ? connectRedis(config.redisUrl, logger) : null;
+  const bus = redis ? null : createPgInvalidationBus(pool, database.url);
+  const cache: Cache = redis ? createRedisCache(redis) : createMemoryCache({ bus: bus! });
+  const lock: LeaderLock = redis
+    ? createRedisLock(knex, redis, { leaseMs: config.lockLeaseMs, instanceId })
+    : createPostgresLock(knex, database.url, { leaseMs: config.lockLeaseMs, instanceId });
+  const queue = createJobQueue<OverdueNotificationJob>('notifications', { redisUrl: config.redisUrl, databaseUrl: database.url });
+
   const watermarks = createProjectionWatermarks(knex);
   const readYourWrites = createReadYourWrites(watermarks, config.readYourWritesTimeoutMs);
   const tasks = taskCommands({ eventStore });
@@ -73,29 +114,67 @@ export const compose = async (
     refreshTtlSeconds: config.refreshTokenTtlSeconds,
     now,
   });
-
   const limits = createRateLimits({
     perMinute: config.rateLimitPerMinute,
     authPerMinute: config.authRateLimitPerMinute,
     loginMaxFailures: config.loginMaxFailures,
+    ...(redis
+      ? { store: (prefix: string) => new RedisStore({ prefix: `taskflow:rl:${prefix}`, sendCommand: (...args: string[]) => redis.call(args[0]!, ...args.slice(1)) as never }) }
+      : {}),
   });
 
-  const runners: ProjectionRunner[] =
-    role === 'api' ? [] : ALL_PROJECTIONS.map((projection) => runProjection({ knex, eventStore, watermarks, logger }, projection));
+  // Each projection and the overdue check run in one instance at a time, under a lock each.
+  const exclusive: ExclusiveRunner[] = [];
+  const projectionRunners = new Map<string, ProjectionRunner>();
+  if (hasRole(role, 'projector'))
+    for (const projection of [...ALL_PROJECTIONS, overdueNotificationJobs(queue)])
+      exclusive.push(
+        runExclusive(
+          lock,
+          `projection:${projection.name}`,
+          (lease) => {
+            const runner = runProjection({ knex, eventStore, watermarks, logger, invalidate: (s) => cache.invalidate(s) }, projection, lease.lost);
+            projectionRunners.set(projection.name, runner);
+            return runner;
+          },
+          { logger },
+        ),
+      );
+  if (hasRole(role, 'scheduler'))
+    exclusive.push(
+      runExclusive(
+        lock,
+        'overdue-check',
+        (lease) => {
+          const job = new Cron(config.overdueCheckCron, { protect: true, catch: (error) => logger.error('overdue check failed', { error }) }, () =>
+            runOverdueCheck({ knex, tasks, now, logger }, lease).then(() => undefined),
+          );
+          return { stop: async () => job.stop() };
+        },
+        { logger },
+      ),
+    );
+  const worker = hasRole(role, 'worker')
+    ? queue.startWorker(deliverOverdueNotification({ knex, webhookUrl: config.notifyWebhookUrl, logger }))
+    : null;
 
   const app = createApp({
     logger,
-    publicRoutes: [docsRoutes(), healthRoutes({ knex, eventStore, runners: () => runners }), authRoutes({ eventStore, users, tokens, readYourWrites, now, limits })],
+    publicRoutes: [
+      docsRoutes(),
+      healthRoutes({ knex, eventStore, redis, projections: () => [...projectionRunners.values()], locks: () => exclusive, queue }),
+      authRoutes({ eventStore, users, tokens, readYourWrites, now, limits }),
+    ],
     authenticate: createAuthenticate(database.jwtSecret),
     protectedMiddleware: [limits.api, idempotency(knex, now)],
     protectedRoutes: [
-      taskRoutes({ knex, eventStore, tasks, readYourWrites, now }),
+      taskRoutes({ knex, cache, eventStore, tasks, readYourWrites, now }),
       userRoutes({ knex, eventStore, users, readYourWrites, now }),
-      notificationRoutes({ knex, readYourWrites }),
+      notificationRoutes({ knex }),
     ],
   });
 
-  const sweeper = role === 'projector' ? null : setInterval(() => void sweepIdempotencyKeys(knex, now).catch(() => undefined), 3600_000);
+  const sweeper = hasRole(role, 'api') ? setInterval(() => void sweepIdempotencyKeys(knex, now).catch(() => undefined), 3600_000) : null;
   sweeper?.unref();
 
   return {
@@ -104,10 +183,20 @@ export const compose = async (
     eventStore,
     tasks,
     users,
-    runners,
+    cache,
+    queue,
+    instanceId,
+    locks: exclusive,
+    projections: projectionRunners,
     async close() {
       if (sweeper) clearInterval(sweeper);
-      await Promise.all(runners.map((r) => r.stop()));
+      await worker?.close();
+      await Promise.all(exclusive.map((r) => r.stop()));
+      await lock.close();
+      await queue.close();
+      await bus?.close();
+      await cache.close();
+      redis?.disconnect();
       await eventStore.close();
       await pool.end();
       await knex.destroy();

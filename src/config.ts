@@ -17,6 +17,9 @@ export type Config = Readonly<{
   refreshTokenTtlSeconds: number;
   readYourWritesTimeoutMs: number;
   dataDir: string;
+  notifyWebhookUrl: string | null;
+  lockLeaseMs: number;
+  instanceId: string | null;
 }>;
 
 export class ConfigError extends Error {}
@@ -42,6 +45,9 @@ const schema = Joi.object({
   REFRESH_TOKEN_TTL_SECONDS: Joi.number().integer().min(60).default(30 * 86_400),
   READ_YOUR_WRITES_TIMEOUT_MS: Joi.number().integer().min(0).max(60_000).default(5000),
   TASKFLOW_DATA_DIR: Joi.string().default('.data'),
+  NOTIFY_WEBHOOK_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
+  LOCK_LEASE_MS: Joi.number().integer().min(1000).max(600_000).default(10_000),
+  INSTANCE_ID: Joi.string().pattern(/^[A-Za-z0-9._:-]{1,100}$/),
 })
   .unknown(true);
 
@@ -72,5 +78,8 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
     refreshTokenTtlSeconds: value.REFRESH_TOKEN_TTL_SECONDS,
     readYourWritesTimeoutMs: value.READ_YOUR_WRITES_TIMEOUT_MS,
     dataDir: path.resolve(value.TASKFLOW_DATA_DIR),
+    notifyWebhookUrl: value.NOTIFY_WEBHOOK_URL ?? null,
+    lockLeaseMs: value.LOCK_LEASE_MS,
+    instanceId: value.INSTANCE_ID ?? null,
   };
 };

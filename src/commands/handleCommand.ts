@@ -14,6 +14,8 @@ export type CommandOptions = Readonly<{
   context: CommandContext;
   correlationId: string;
   traceparent?: string;
+  /** Stamped into the metadata when the command comes from a lock holder. */
+  fencing?: Readonly<{ lock: string; token: string }>;
   /** From If-Match: the client's view must be current, and a conflict is the client's to resolve. */
   expectedVersion?: number;
 }>;
@@ -63,6 +65,7 @@ export const handleCommand = async <Command extends { type: string }, E extends 
       correlationId: options.correlationId,
       causationId: commandId,
       ...(options.traceparent ? { traceparent: options.traceparent } : {}),
+      ...(options.fencing ? { fencing: options.fencing } : {}),
       schemaVersion: SCHEMA_VERSION,
     });
     try {

@@ -13,6 +13,8 @@ export type EventMetadata = Readonly<{
   correlationId: string;
   causationId: string | null;
   traceparent?: string;
+  /** Set on events a lock holder emits: the lock and the fencing token of its lease. */
+  fencing?: Readonly<{ lock: string; token: string }>;
   schemaVersion: number;
 }>;
 

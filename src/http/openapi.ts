@@ -27,8 +27,11 @@ const PROBLEM_TEXT: Record<number, string> = {
   503: 'A dependency is unavailable, or the read model is behind; see Retry-After',
 };
 
+// Any request may carry a malformed path, an oversized or non-JSON body, or exceed a rate limit.
 const problems = (...statuses: number[]) =>
-  Object.fromEntries([...new Set([...statuses, 429, 500, 503])].map((s) => [String(s), { $ref: `#/components/responses/Problem${s}` }]));
+  Object.fromEntries(
+    [...new Set([...statuses, 400, 413, 415, 429, 500, 503])].sort().map((s) => [String(s), { $ref: `#/components/responses/Problem${s}` }]),
+  );
 
 const ok = (description: string, schema: unknown, headers?: Record<string, unknown>) => ({
   description,

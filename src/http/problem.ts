@@ -31,6 +31,8 @@ const fromExpress = (error: unknown): unknown => {
     case 'charset.unsupported':
       return new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', e.message ?? 'Unsupported encoding');
   }
+  // A path segment that is not valid percent-encoding (e.g. /tasks/%) fails to decode in the router.
+  if (error instanceof URIError) return new ValidationError('The request path is not valid percent-encoding', [], 'MALFORMED_PATH');
   if (e.expose && e.status && e.status >= 400 && e.status < 500) return new AppError(e.status, 'BAD_REQUEST', e.message ?? 'Bad request');
   if (isUnavailable(error)) return new ServiceUnavailableError('A service TaskFlow depends on is unavailable; retry shortly', 'DEPENDENCY_UNAVAILABLE');
   return error;

@@ -1,6 +1,5 @@
-import { notificationsProjection } from './notifications.js';
 import type { Projection } from './projection.js';
 import { tasksProjection } from './tasks.js';
 import { usersProjection } from './users.js';
 
-export const ALL_PROJECTIONS: readonly Projection[] = [tasksProjection, usersProjection, notificationsProjection];
+export const ALL_PROJECTIONS: readonly Projection[] = [tasksProjection, usersProjection];

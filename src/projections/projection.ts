@@ -7,5 +7,6 @@ export type Projection = Readonly<{
   /** Tables the projection owns, in the order they can be truncated. */
   tables: readonly string[];
   handles: ReadonlySet<string>;
-  apply: (trx: Knex.Transaction, events: readonly RecordedEvent[]) => Promise<void>;
+  /** Returns the cache scopes the batch changed; they are invalidated once it is committed. */
+  apply: (trx: Knex.Transaction, events: readonly RecordedEvent[]) => Promise<readonly string[] | void>;
 }>;

@@ -90,55 +90,63 @@ export type ProjectorDeps = Readonly<{
   eventStore: EventStore;
   watermarks: ProjectionWatermarks;
   logger: Logger;
+  /** Called after each committed batch with the cache scopes it changed. */
+  invalidate?: (scopes: readonly string[]) => Promise<void>;
   batchSize?: number;
 }>;
 
 /** Runs one projection: catch up from its checkpoint, then follow the log as it grows. */
-export const runProjection = (deps: ProjectorDeps, projection: Projection) => {
+export const runProjection = (deps: ProjectorDeps, projection: Projection, signal?: AbortSignal) => {
   const { knex, eventStore, watermarks, logger } = deps;
   const batchSize = deps.batchSize ?? 500;
-  const signal = createWakeSignal();
+  const wakeUp = createWakeSignal();
   let state: ProjectionState = 'starting';
   let lastError: string | null = null;
   let stopping = false;
 
-  const unsubscribe = eventStore.onAppend(signal.fire);
+  const unsubscribe = eventStore.onAppend(wakeUp.fire);
 
   const loop = async () => {
     let backoff = 500;
-    while (!stopping) {
+    while (!stopping && !signal?.aborted) {
       try {
         let checkpoint = await readCheckpoint(knex, projection.name);
         watermarks.advanced(projection.name, checkpoint);
         state = 'live';
-        while (!stopping) {
+        while (!stopping && !signal?.aborted) {
           const { events, blocked } = await eventStore.readAll({ after: checkpoint, limit: batchSize });
           if (events.length === 0) {
-            await signal.wait(blocked ? BLOCKED_RETRY_MS : IDLE_POLL_MS);
+            await wakeUp.wait(blocked ? BLOCKED_RETRY_MS : IDLE_POLL_MS);
             continue;
           }
           const relevant = events.filter((e) => projection.handles.has(e.type));
           const to = events.at(-1)!.position;
           const from = checkpoint;
-          await knex.transaction(async (trx) => {
-            if (relevant.length) await projection.apply(trx, relevant);
+          const scopes = await knex.transaction(async (trx) => {
+            const changed = relevant.length ? await projection.apply(trx, relevant) : undefined;
             await advanceCheckpoint(trx, projection.name, from, to);
+            // A runner whose lease was lost must not commit: roll back instead.
+            signal?.throwIfAborted();
+            return changed ?? [];
           });
+          // Invalidate before telling waiters, so a read-your-writes reader finds no stale entry.
+          if (scopes.length) await deps.invalidate?.(scopes).catch((error) => logger.warn('cache invalidation failed', { projection: projection.name, error: (error as Error).message }));
           checkpoint = to;
           watermarks.advanced(projection.name, checkpoint);
           backoff = 500;
         }
       } catch (error) {
-        if (stopping) break;
+        if (stopping || signal?.aborted) break;
         state = 'failed';
         lastError = (error as Error).message;
         logger.error('projection failed; retrying', { projection: projection.name, error, retryInMs: backoff });
-        await signal.wait(backoff);
+        await wakeUp.wait(backoff);
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
       }
     }
     state = 'stopped';
   };
+  signal?.addEventListener('abort', wakeUp.fire);
   const done = loop();
 
   return {
@@ -147,7 +155,7 @@ export const runProjection = (deps: ProjectorDeps, projection: Projection) => {
     async stop() {
       stopping = true;
       unsubscribe();
-      signal.fire();
+      wakeUp.fire();
       await done;
       watermarks.forget(projection.name);
     },

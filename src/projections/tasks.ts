@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { stamp, type RecordedEvent } from '../domain/event.js';
 import { TASK_EVENT_TYPES, type TaskEvent, type TaskPriority, type TaskStatus } from '../domain/task/events.js';
 import { evolve, type Task, type TaskState } from '../domain/task/state.js';
+import { ownerScope, taskScope } from '../infra/cache/cache.js';
 import type { Projection } from './projection.js';
 
 export const TASKS_TABLE = 'tasks';
@@ -98,10 +99,13 @@ const applyTaskEvents = async (trx: Knex.Transaction, events: readonly RecordedE
     stats.set(userId, current);
   };
 
+  const scopes = new Set<string>();
   for (const [id, state] of states) {
     const old = before.get(id);
     if (state.kind === 'missing') continue;
     if (old && state.task.version === old.version) continue;
+    scopes.add(taskScope(id)).add(ownerScope(state.task.userId)).add(ownerScope(null));
+    if (old) scopes.add(ownerScope(old.userId));
     if (old) addStats(old.userId, contribution(old, -1));
     if (state.kind === 'active') {
       upserts.push(taskToRow(state.task));
@@ -127,6 +131,7 @@ const applyTaskEvents = async (trx: Knex.Transaction, events: readonly RecordedE
          high_priority = s.high_priority + excluded.high_priority, overdue = s.overdue + excluded.overdue`,
       [JSON.stringify([...stats].map(([user_id, delta]) => ({ user_id, ...delta })))],
     );
+  return [...scopes];
 };
 
 export const tasksProjection: Projection = {

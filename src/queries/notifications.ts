@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { NOTIFICATIONS_TABLE, type NotificationRow } from '../projections/notifications.js';
+import { NOTIFICATIONS_TABLE, type NotificationRow } from '../notifications/overdueNotifications.js';
 import type { Page } from './tasks.js';
 
 export type NotificationView = Readonly<{ id: string; type: string; taskId: string; createdAt: string }>;

@@ -1,10 +1,21 @@
 import type { Router } from 'express';
+import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { EventStore } from '../../infra/eventstore/eventStore.js';
+import type { ExclusiveRunner } from '../../infra/lock/exclusive.js';
+import { readLeaseRecords } from '../../infra/lock/lock.js';
+import type { JobQueue } from '../../infra/queue/jobQueue.js';
 import { readCheckpoints } from '../../projections/checkpoints.js';
 import type { ProjectionRunner } from '../../projections/runtime.js';
 
-export type HealthDeps = Readonly<{ knex: Knex; eventStore: EventStore; runners: () => readonly ProjectionRunner[] }>;
+export type HealthDeps = Readonly<{
+  knex: Knex;
+  eventStore: EventStore;
+  redis: Redis | null;
+  projections: () => readonly ProjectionRunner[];
+  locks: () => readonly ExclusiveRunner[];
+  queue: Pick<JobQueue<unknown>, 'counts'>;
+}>;
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -22,13 +33,15 @@ const timed = async (check: () => Promise<unknown>) => {
 };
 
 export const healthRoutes = (deps: HealthDeps) => (router: Router) => {
-  const { knex, runners } = deps;
+  const { knex, redis } = deps;
   const checkDatabase = () => timed(() => knex.raw('SELECT 1'));
+  const checkRedis = () => (redis ? timed(() => redis.ping()) : null);
 
   router.get('/health/live', (_req, res) => {
     res.json({ status: 'ok' });
   });
 
+  // Ready means PostgreSQL answers; Redis only speeds things up (the cache falls back to PostgreSQL).
   router.get('/health/ready', async (_req, res) => {
     const postgres = await checkDatabase();
     const ready = postgres.status === 'up';
@@ -36,17 +49,38 @@ export const healthRoutes = (deps: HealthDeps) => (router: Router) => {
   });
 
   router.get('/health', async (_req, res) => {
-    const postgres = await checkDatabase();
+    const [postgres, redisCheck] = await Promise.all([checkDatabase(), checkRedis()]);
+    const dependencies = { postgres, ...(redisCheck ? { redis: redisCheck } : {}) };
     const projections: Record<string, unknown> = {};
+    let locks: Record<string, unknown> = {};
+    let queue: Record<string, number> | null = null;
     if (postgres.status === 'up') {
-      const checkpoints = await readCheckpoints(knex);
-      for (const runner of runners()) {
-        const at = checkpoints.get(runner.name);
-        const lag = at ? await deps.eventStore.lagAfter(at) : null;
-        projections[runner.name] = { ...runner.status(), lagEvents: lag?.events ?? null, checkpoint: at ? `${at.tx}/${at.pos}` : null };
+      const [checkpoints, leases] = await Promise.all([readCheckpoints(knex), readLeaseRecords(knex)]);
+      const local = new Map(deps.projections().map((r) => [r.name, r.status()]));
+      for (const [name, at] of checkpoints) {
+        const lag = await deps.eventStore.lagAfter(at);
+        const lease = leases.find((l) => l.name === `projection:${name}` && l.live);
+        projections[name] = {
+          state: local.get(name)?.state ?? (lease ? 'remote' : 'unowned'),
+          lastError: local.get(name)?.lastError ?? null,
+          owner: lease?.holder ?? null,
+          checkpoint: `${at.tx}/${at.pos}`,
+          lagEvents: lag.events,
+          lagSeconds: lag.newestRecordedAt && lag.events ? Math.max(0, (Date.now() - Date.parse(lag.newestRecordedAt)) / 1000) : 0,
+        };
       }
+      locks = Object.fromEntries(leases.map((l) => [l.name, { holder: l.live ? l.holder : null, fencingToken: l.fencingToken, expiresAt: l.expiresAt }]));
+      queue = await deps.queue.counts().catch(() => null);
     }
     const healthy = postgres.status === 'up';
-    res.status(healthy ? 200 : 503).json({ status: healthy ? 'ok' : 'degraded', dependencies: { postgres }, projections });
+    const degraded = !healthy || redisCheck?.status === 'down';
+    res.status(healthy ? 200 : 503).json({
+      status: degraded ? 'degraded' : 'ok',
+      dependencies,
+      projections,
+      locks,
+      ...(queue ? { queue } : {}),
+      heldHere: Object.fromEntries(deps.locks().map((r) => [r.name, r.status().held])),
+    });
   });
 };

@@ -10,11 +10,14 @@ import type { ReadYourWrites } from '../../queries/readYourWrites.js';
 import { getTaskAt, getTaskHistory } from '../../queries/taskHistory.js';
 import { getTask, getTaskStats, listTasks, TASK_SORT_FIELDS, type TaskFilters, type TaskScope } from '../../queries/tasks.js';
 import type { Knex } from 'knex';
+import { cached, ownerScope, taskScope, type Cache } from '../../infra/cache/cache.js';
+import { createHash } from 'node:crypto';
 import { actorOf, commandOptions } from '../context.js';
 import { idParam, pagination, uuid, validate } from '../validation.js';
 
 export type TaskRouteDeps = Readonly<{
   knex: Knex;
+  cache: Cache;
   eventStore: EventStore;
   tasks: TaskCommands;
   readYourWrites: ReadYourWrites;
@@ -68,7 +71,7 @@ const expectedVersionOf = (req: Request): number | undefined => {
 const sendTask = (res: Response, status: number, task: Task) => res.status(status).setHeader('ETag', etag(task.version)).json(task);
 
 export const taskRoutes = (deps: TaskRouteDeps) => (router: Router) => {
-  const { knex, eventStore, tasks, readYourWrites, now } = deps;
+  const { knex, cache, eventStore, tasks, readYourWrites, now } = deps;
 
   const scopeOf = (res: Response): TaskScope => {
     const actor = actorOf(res);
@@ -96,13 +99,15 @@ export const taskRoutes = (deps: TaskRouteDeps) => (router: Router) => {
     const scope = scopeOf(res);
     if (scope.ownerId && filters.userId && filters.userId !== scope.ownerId)
       throw new ForbiddenError("Only an admin can list another user's tasks", 'LIST_FORBIDDEN');
-    await awaitOwnWrites(res);
-    res.json(await listTasks(knex, scope, filters));
+    const bypass = await awaitOwnWrites(res);
+    const key = `tasks:list:${scope.ownerId ?? '*'}:${createHash('sha1').update(JSON.stringify(filters)).digest('base64url')}`;
+    res.json(await cached(cache, key, [ownerScope(scope.ownerId)], () => listTasks(knex, scope, filters), { bypass }));
   });
 
   router.get('/tasks/stats', async (_req, res) => {
-    await awaitOwnWrites(res);
-    res.json(await getTaskStats(knex, scopeOf(res)));
+    const bypass = await awaitOwnWrites(res);
+    const scope = scopeOf(res);
+    res.json(await cached(cache, `tasks:stats:${scope.ownerId ?? '*'}`, [ownerScope(scope.ownerId)], () => getTaskStats(knex, scope), { bypass }));
   });
 
   router.post('/tasks/batch', async (req, res) => {
@@ -117,9 +122,11 @@ export const taskRoutes = (deps: TaskRouteDeps) => (router: Router) => {
     const at = validate(pointInTimeSchema, req.query, 'query') as { version?: number; asOf?: string };
     if (at.version !== undefined || at.asOf !== undefined)
       return sendTask(res, 200, await getTaskAt(eventStore, actorOf(res), id, at));
-    await awaitOwnWrites(res);
-    const task = await getTask(knex, scopeOf(res), id);
-    if (!task) throw new NotFoundError('Task not found', 'TASK_NOT_FOUND');
+    const bypass = await awaitOwnWrites(res);
+    // Cached whoever asks; the scope check runs on every read.
+    const task = await cached(cache, `task:${id}`, [taskScope(id)], () => getTask(knex, { ownerId: null }, id), { bypass });
+    const { ownerId } = scopeOf(res);
+    if (!task || (ownerId && task.userId !== ownerId)) throw new NotFoundError('Task not found', 'TASK_NOT_FOUND');
     sendTask(res, 200, task);
   });
 

@@ -3,6 +3,7 @@ import * as eventStore from './migrations/001_event_store.js';
 import * as readModels from './migrations/002_read_models.js';
 import * as refreshTokens from './migrations/003_refresh_tokens.js';
 import * as notificationsIdempotency from './migrations/004_notifications_idempotency.js';
+import * as lockLeases from './migrations/005_lock_leases.js';
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   '002_read_models': readModels,
   '003_refresh_tokens': refreshTokens,
   '004_notifications_idempotency': notificationsIdempotency,
+  '005_lock_leases': lockLeases,
 };
 
 const migrationSource: Knex.MigrationSource<string> = {

@@ -1,0 +1,62 @@
+import pg from 'pg';
+import type { InvalidationBus } from './memory.js';
+
+const CHANNEL = 'taskflow_cache';
+const MAX_PAYLOAD = 7000;
+
+/** Cache invalidations over PostgreSQL LISTEN/NOTIFY, for instances that share only a database. */
+export const createPgInvalidationBus = (pool: pg.Pool, connectionString: string) => {
+  let client: pg.Client | null = null;
+  const handlers: ((scopes: readonly string[]) => void)[] = [];
+  let closed = false;
+
+  const listen = async () => {
+    if (closed) return;
+    const c = new pg.Client({ connectionString, application_name: 'taskflow-cache-bus' });
+    client = c;
+    const retry = () => {
+      if (client !== c) return;
+      client = null;
+      c.end().catch(() => undefined);
+      if (!closed) setTimeout(() => void listen(), 1000).unref();
+    };
+    c.on('error', retry);
+    c.on('end', retry);
+    c.on('notification', (message) => {
+      const scopes = JSON.parse(message.payload ?? '[]') as string[];
+      handlers.forEach((h) => h(scopes));
+    });
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${CHANNEL}`);
+    } catch {
+      retry();
+    }
+  };
+
+  const bus: InvalidationBus & { close: () => Promise<void> } = {
+    async publish(scopes) {
+      let chunk: string[] = [];
+      const send = async () => {
+        if (chunk.length) await pool.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(chunk)]);
+        chunk = [];
+      };
+      for (const scope of scopes) {
+        if (JSON.stringify([...chunk, scope]).length > MAX_PAYLOAD) await send();
+        chunk.push(scope);
+      }
+      await send();
+    },
+    subscribe(handler) {
+      handlers.push(handler);
+      if (!client) void listen();
+    },
+    async close() {
+      closed = true;
+      const c = client;
+      client = null;
+      await c?.end().catch(() => undefined);
+    },
+  };
+  return bus;
+};

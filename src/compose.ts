@@ -27,6 +27,7 @@ import { createPgInvalidationBus } from './infra/cache/pgBus.js';
 import { createRedisCache } from './infra/cache/redis.js';
 import { createKnex, createPgPool } from './infra/db/knex.js';
 import { migrateToLatest } from './infra/db/migrate.js';
+import { createEventStoreDbEventStore } from './infra/eventstore/eventstoredb.js';
 import { createPostgresEventStore } from './infra/eventstore/postgres.js';
 import { runExclusive, type ExclusiveRunner } from './infra/lock/exclusive.js';
 import type { LeaderLock } from './infra/lock/lock.js';
@@ -62,9 +63,9 @@ const embeddedJwtSecret = async (dataDir: string) => {
   return secret;
 };
 
-const connectRedis = (url: string, logger: Logger) => {
+const connectRedis = async (url: string, logger: Logger) => {
   // Fail fast rather than queue: a Redis outage must degrade to PostgreSQL, not hang requests.
-  const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 500, connectTimeout: 2000 });
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 500, connectTimeout: 2000, lazyConnect: true });
   let down = false;
   redis.on('error', (error) => {
     if (!down) logger.warn('redis unavailable', { error: error.message });
@@ -74,6 +75,8 @@ const connectRedis = (url: string, logger: Logger) => {
     if (down) logger.info('redis available again');
     down = false;
   });
+  // Start with a connection when Redis is there; without one, start degraded and keep retrying.
+  await redis.connect().catch((error: Error) => logger.warn('starting without redis', { error: error.message }));
   return redis;
 };
 
@@ -86,7 +89,6 @@ export const compose = async (
   options: { logger: Logger; role?: ServerRole; now?: () => Date; poolSize?: number },
 ) => {
   const { logger, role = 'all', now = () => new Date() } = options;
-  if (config.eventStoreUrl) throw new ConfigError('Configuration error: EVENTSTORE_URL is not supported by this build yet');
   if (!database.jwtSecret) throw new ConfigError('Configuration error: JWT_SECRET is required');
   const instanceId = config.instanceId ?? `${os.hostname()}:${process.pid}`;
 
@@ -94,8 +96,9 @@ export const compose = async (
   const knex = createKnex(database.url, { max: poolSize });
   await migrateToLatest(knex);
   const pool = createPgPool(database.url, poolSize);
-  const eventStore = createPostgresEventStore(pool, database.url);
-  const redis = config.redisUrl ? connectRedis(config.redisUrl, logger) : null;
+  // The log lives in EventStoreDB when EVENTSTORE_URL is set; read models and checkpoints stay in PostgreSQL.
+  const eventStore = config.eventStoreUrl ? createEventStoreDbEventStore(config.eventStoreUrl) : createPostgresEventStore(pool, database.url);
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : null;
   const bus = redis ? null : createPgInvalidationBus(pool, database.url);
   const cache: Cache = redis ? createRedisCache(redis) : createMemoryCache({ bus: bus! });
   const lock: LeaderLock = redis

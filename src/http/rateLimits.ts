@@ -19,6 +19,8 @@ const tooMany = (message: string, code: string): RequestHandler => (_req, _res, 
 const common = (settings: RateLimitSettings, prefix: string) => ({
   standardHeaders: 'draft-6' as const,
   legacyHeaders: false,
+  // If the shared counter store (Redis) is away, let requests through rather than fail them.
+  passOnStoreError: true,
   ...(settings.store ? { store: settings.store(prefix) } : {}),
 });
 

@@ -1,67 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { json, runCli, startServerProcess, stopProcess } from '../support/process.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const CLI = ['--import', 'tsx', 'src/cli/index.ts'];
-
-/** The environment of a new user: nothing of ours set. */
-const cleanEnv = (extra: Record<string, string>) => {
-  const env = { ...process.env };
-  for (const key of ['DATABASE_URL', 'TEST_DATABASE_URL', 'JWT_SECRET', 'EVENTSTORE_URL', 'REDIS_URL', 'PORT']) delete env[key];
-  return { ...env, ...extra };
-};
-
-type Started = { child: ChildProcess; url: string; output: () => string };
-
-const startCli = (dataDir: string, args = ['serve'], env: Record<string, string> = {}) =>
-  new Promise<Started>((resolve, reject) => {
-    const child = spawn(process.execPath, [...CLI, ...args], {
-      cwd: ROOT,
-      env: cleanEnv({ PORT: '0', TASKFLOW_DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /TaskFlow is running at (http:\/\/\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1]!, output: () => output });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}:\n${output}`));
-    });
-  });
-
-const stop = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    child.removeAllListeners('exit');
-    child.on('exit', (code) => resolve(code));
-    child.kill('SIGTERM');
-  });
-
-const runToExit = (env: Record<string, string>) =>
-  new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [...CLI, 'serve'], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => resolve({ code, stderr }));
-  });
-
-const json = async (url: string, init: RequestInit & { token?: string } = {}) => {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (init.token) headers.authorization = `Bearer ${init.token}`;
-  const res = await fetch(url, { ...init, headers });
-  return { status: res.status, body: (await res.json().catch(() => null)) as any };
+const startCli = (dataDir: string) => startServerProcess({ TASKFLOW_DATA_DIR: dataDir });
+const stop = (child: Parameters<typeof stopProcess>[0]) => stopProcess(child);
+const runToExit = async (env: Record<string, string>) => {
+  const { code, stderr } = await runCli(['serve'], env);
+  return { code, stderr };
 };
 
 describe('embedded default: npm start with nothing set', () => {

@@ -112,7 +112,7 @@ export const createEventStoreDbEventStore = (connectionString: string): EventSto
         const { mine, last, exhausted } = await readAllAfter(from, limit - events.length + 1);
         events.push(...mine.map(toRecordedEvent));
         if (exhausted || events.length >= limit || !last) return { events: events.slice(0, limit), blocked: false };
-        // Only system events so far: read on from the last one.
+        // Some of the page were system events: read on past the last one.
         from = toLogPosition(last.position);
       }
     },

@@ -1,0 +1,24 @@
+# TaskFlow API in scale-out mode: PostgreSQL, Redis and EventStoreDB come from the environment
+# (see docker-compose.yml). TypeScript runs through tsx, as with `npm start`.
+FROM node:20-bookworm-slim
+
+ENV NODE_ENV=production
+WORKDIR /app
+
+COPY package.json package-lock.json ./
+# Install scripts stay off, as npm 11's allowScripts keeps them in development: the server needs
+# none of them with an external PostgreSQL (esbuild and argon2 ship their binaries as packages).
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+
+COPY . .
+# The embedded default (no DATABASE_URL) keeps its data in .data/; the unprivileged user owns only that.
+RUN mkdir -p /app/.data && chown node:node /app/.data
+
+USER node
+ENV PORT=3000
+EXPOSE 3000
+
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+
+CMD ["node", "--import", "tsx", "src/cli/index.ts", "serve"]

@@ -9,6 +9,8 @@ export interface Cache {
   read(key: string, scopes: readonly string[]): Promise<{ hit: true; value: unknown } | { hit: false; stamp: string | null }>;
   write(key: string, value: unknown, stamp: string): Promise<void>;
   invalidate(scopes: readonly string[]): Promise<void>;
+  /** Makes every entry miss, in every instance (after a projection rebuild swaps tables). */
+  invalidateAll(): Promise<void>;
   stats(): { hits: number; misses: number };
   close(): Promise<void>;
 }
@@ -30,6 +32,9 @@ export const cached = async <T>(
   if (found.stamp !== null && value !== null && value !== undefined) await cache.write(key, value, found.stamp);
   return value;
 };
+
+/** The scope whose invalidation means "everything". */
+export const ALL_SCOPES = '*';
 
 export const taskScope = (taskId: string) => `task:${taskId}`;
 export const ownerScope = (ownerId: string | null) => `owner:${ownerId ?? '*'}`;

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { CACHE_TTL_SECONDS, type Cache } from './cache.js';
+import { ALL_SCOPES, CACHE_TTL_SECONDS, type Cache } from './cache.js';
 
 /** Carries invalidations between instances that share a database but no Redis. */
 export type InvalidationBus = Readonly<{
@@ -19,7 +19,7 @@ export const createMemoryCache = (options: { maxEntries?: number; bus?: Invalida
   let misses = 0;
 
   const bump = (scopes: readonly string[]) => {
-    if (generations.size > MAX_GENERATIONS) {
+    if (scopes.includes(ALL_SCOPES) || generations.size > MAX_GENERATIONS) {
       generations = new Map();
       entries.clear();
       epoch++;
@@ -47,6 +47,10 @@ export const createMemoryCache = (options: { maxEntries?: number; bus?: Invalida
       if (scopes.length === 0) return;
       bump(scopes);
       await options.bus?.publish(scopes);
+    },
+    async invalidateAll() {
+      bump([ALL_SCOPES]);
+      await options.bus?.publish([ALL_SCOPES]);
     },
     stats: () => ({ hits, misses }),
     async close() {

@@ -50,6 +50,9 @@ export const createRedisCache = (redis: Redis): Cache => {
       for (const scope of scopes) pipeline.incr(GEN + scope).expire(GEN + scope, CACHE_TTL_SECONDS * 2);
       await pipeline.exec();
     },
+    async invalidateAll() {
+      await redis.incr(EPOCH);
+    },
     stats: () => ({ hits, misses }),
     async close() {},
   };

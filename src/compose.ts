@@ -22,6 +22,12 @@ import { taskRoutes } from './http/routes/tasks.js';
 import { userRoutes } from './http/routes/users.js';
 import { createTokenService } from './http/tokens.js';
 import type { Cache } from './infra/cache/cache.js';
+import type { Knex } from 'knex';
+import type { EventStore } from './infra/eventstore/eventStore.js';
+import { instrumentEventStore } from './infra/eventstore/instrumented.js';
+import { createMetrics, type Metrics } from './infra/metrics.js';
+import { metricsRoutes, observeRequests } from './http/observability.js';
+import { readCheckpoints } from './projections/checkpoints.js';
 import { createMemoryCache } from './infra/cache/memory.js';
 import { createPgInvalidationBus } from './infra/cache/pgBus.js';
 import { createRedisCache } from './infra/cache/redis.js';
@@ -34,7 +40,7 @@ import type { LeaderLock } from './infra/lock/lock.js';
 import { createPostgresLock } from './infra/lock/postgres.js';
 import { createRedisLock } from './infra/lock/redis.js';
 import type { Logger } from './infra/logger.js';
-import { createJobQueue } from './infra/queue/jobQueue.js';
+import { createJobQueue, type JobQueue } from './infra/queue/jobQueue.js';
 import { deliverOverdueNotification, overdueNotificationJobs, type OverdueNotificationJob } from './notifications/overdueNotifications.js';
 import { ALL_PROJECTIONS } from './projections/index.js';
 import { createProjectionWatermarks, runProjection, type ProjectionRunner } from './projections/runtime.js';
@@ -82,6 +88,52 @@ const connectRedis = async (url: string, logger: Logger) => {
 
 const hasRole = (role: ServerRole, wanted: ServerRole) => role === 'all' || role === wanted;
 
+/** Counts hits and misses around any cache adapter. */
+const instrumentCache = (cache: Cache, metrics: Metrics): Cache => ({
+  ...cache,
+  read: async (key, scopes) => {
+    const result = await cache.read(key, scopes);
+    (result.hit ? metrics.cacheHits : metrics.cacheMisses).inc();
+    return result;
+  },
+});
+
+/** Gauges read at scrape time: projection lag, queue depth, lock ownership. */
+const registerCollectors = (
+  metrics: Metrics,
+  deps: { knex: Knex; eventStore: EventStore; queue: Pick<JobQueue<unknown>, 'counts'>; locks: () => readonly ExclusiveRunner[] },
+) => {
+  let lags: Promise<Map<string, { events: number; seconds: number }>> | null = null;
+  // Both lag gauges share one read of the checkpoints per scrape.
+  const readLags = () =>
+    (lags ??= (async () => {
+      const result = new Map<string, { events: number; seconds: number }>();
+      for (const [name, at] of await readCheckpoints(deps.knex)) {
+        if (name.includes('@')) continue;
+        const lag = await deps.eventStore.lagAfter(at);
+        const seconds = lag.events && lag.newestRecordedAt ? Math.max(0, (Date.now() - Date.parse(lag.newestRecordedAt)) / 1000) : 0;
+        result.set(name, { events: lag.events, seconds });
+      }
+      setTimeout(() => (lags = null), 500).unref();
+      return result;
+    })().catch((error) => {
+      lags = null;
+      throw error;
+    }));
+  metrics.gauge('taskflow_projection_lag_events', 'Events in the log not yet applied, per projection', ['projection'], async (g) => {
+    for (const [projection, lag] of await readLags()) g.set({ projection }, lag.events);
+  });
+  metrics.gauge('taskflow_projection_lag_seconds', 'Age of the oldest unapplied event (0 when caught up), per projection', ['projection'], async (g) => {
+    for (const [projection, lag] of await readLags()) g.set({ projection }, lag.seconds);
+  });
+  metrics.gauge('taskflow_queue_jobs', 'Jobs in the notification queue, by state', ['state'], async (g) => {
+    for (const [state, count] of Object.entries(await deps.queue.counts().catch(() => ({})))) g.set({ state }, count);
+  });
+  metrics.gauge('taskflow_lock_held', 'Whether this instance holds each leader lock (1) or not (0)', ['lock'], (g) => {
+    for (const runner of deps.locks()) g.set({ lock: runner.name }, runner.status().held ? 1 : 0);
+  });
+};
+
 /** The composition root: every adapter is built here from configuration and handed down. */
 export const compose = async (
   config: Config,
@@ -97,10 +149,14 @@ export const compose = async (
   await migrateToLatest(knex);
   const pool = createPgPool(database.url, poolSize);
   // The log lives in EventStoreDB when EVENTSTORE_URL is set; read models and checkpoints stay in PostgreSQL.
-  const eventStore = config.eventStoreUrl ? createEventStoreDbEventStore(config.eventStoreUrl) : createPostgresEventStore(pool, database.url);
+  const metrics = createMetrics();
+  const eventStore = instrumentEventStore(
+    config.eventStoreUrl ? createEventStoreDbEventStore(config.eventStoreUrl) : createPostgresEventStore(pool, database.url),
+    metrics.appendDuration,
+  );
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : null;
   const bus = redis ? null : createPgInvalidationBus(pool, database.url);
-  const cache: Cache = redis ? createRedisCache(redis) : createMemoryCache({ bus: bus! });
+  const cache = instrumentCache(redis ? createRedisCache(redis) : createMemoryCache({ bus: bus! }), metrics);
   const lock: LeaderLock = redis
     ? createRedisLock(knex, redis, { leaseMs: config.lockLeaseMs, instanceId })
     : createPostgresLock(knex, database.url, { leaseMs: config.lockLeaseMs, instanceId });
@@ -108,8 +164,9 @@ export const compose = async (
 
   const watermarks = createProjectionWatermarks(knex);
   const readYourWrites = createReadYourWrites(watermarks, config.readYourWritesTimeoutMs);
-  const tasks = taskCommands({ eventStore });
-  const users = userCommands({ eventStore });
+  const observe = (type: string, outcome: string) => metrics.commands.inc({ type, outcome });
+  const tasks = taskCommands({ eventStore, observe });
+  const users = userCommands({ eventStore, observe });
   const tokens = createTokenService({
     knex,
     secret: database.jwtSecret,
@@ -136,7 +193,18 @@ export const compose = async (
           lock,
           `projection:${projection.name}`,
           (lease) => {
-            const runner = runProjection({ knex, eventStore, watermarks, logger, invalidate: (s) => cache.invalidate(s) }, projection, lease.lost);
+            const runner = runProjection(
+              {
+                knex,
+                eventStore,
+                watermarks,
+                logger,
+                invalidate: (s) => cache.invalidate(s),
+                onBatch: (name, events) => metrics.projectedEvents.inc({ projection: name }, events),
+              },
+              projection,
+              lease.lost,
+            );
             projectionRunners.set(projection.name, runner);
             return runner;
           },
@@ -161,10 +229,14 @@ export const compose = async (
     ? queue.startWorker(deliverOverdueNotification({ knex, webhookUrl: config.notifyWebhookUrl, logger }))
     : null;
 
+  registerCollectors(metrics, { knex, eventStore, queue, locks: () => exclusive });
+
   const app = createApp({
     logger,
+    observe: observeRequests(metrics),
     publicRoutes: [
       docsRoutes(),
+      metricsRoutes(metrics),
       healthRoutes({ knex, eventStore, redis, projections: () => [...projectionRunners.values()], locks: () => exclusive, queue }),
       authRoutes({ eventStore, users, tokens, readYourWrites, now, limits }),
     ],
@@ -190,6 +262,7 @@ export const compose = async (
     lock,
     queue,
     watermarks,
+    metrics,
     instanceId,
     locks: exclusive,
     projections: projectionRunners,

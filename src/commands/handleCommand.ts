@@ -1,8 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { actorId, type CommandContext } from '../domain/actor.js';
-import { ConcurrencyError, ServiceUnavailableError } from '../domain/errors.js';
+import { AppError, ConcurrencyError, ServiceUnavailableError } from '../domain/errors.js';
 import { stamp, type Event, type EventMetadata, type LogPosition, type Stamped } from '../domain/event.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
+import { currentTraceparent, inSpan } from '../infra/tracing.js';
+
+/** Told of every handled command: its type, outcome and duration. */
+export type CommandObserver = (type: string, outcome: CommandOutcome, seconds: number) => void;
+export type CommandOutcome = 'accepted' | 'unchanged' | 'rejected' | 'conflict' | 'error';
+
+export type CommandDeps = Readonly<{ eventStore: EventStore; observe?: CommandObserver }>;
+
+const outcomeOf = (error: unknown): CommandOutcome =>
+  error instanceof ConcurrencyError ? 'conflict' : error instanceof AppError && error.status < 500 ? 'rejected' : 'error';
 
 export type Decider<Command, E extends Event, State> = Readonly<{
   decide: (command: Command, state: State, context: CommandContext) => E[];
@@ -37,7 +47,30 @@ export const SCHEMA_VERSION = 1;
  * Read the stream, fold it, decide, append at the version read. Without an expected version
  * from the client a lost race is retried on the new state, so no write overwrites another.
  */
-export const handleCommand = async <Command extends { type: string }, E extends Event, State>(
+export const handleCommand = <Command extends { type: string }, E extends Event, State>(
+  deps: CommandDeps,
+  decider: Decider<Command, E, State>,
+  streamId: string,
+  command: Command,
+  options: CommandOptions,
+): Promise<CommandResult<State>> =>
+  inSpan(`command ${command.type}`, { attributes: { 'taskflow.command': command.type, 'taskflow.stream': streamId } }, async () => {
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    try {
+      const result = await decideAndAppend(deps.eventStore, decider, streamId, command, {
+        ...options,
+        traceparent: options.traceparent ?? currentTraceparent(),
+      });
+      deps.observe?.(command.type, result.events.length ? 'accepted' : 'unchanged', seconds());
+      return result;
+    } catch (error) {
+      deps.observe?.(command.type, outcomeOf(error), seconds());
+      throw error;
+    }
+  });
+
+const decideAndAppend = async <Command extends { type: string }, E extends Event, State>(
   eventStore: EventStore,
   decider: Decider<Command, E, State>,
   streamId: string,

@@ -7,11 +7,11 @@ import { taskStreamId, type TaskEvent } from '../domain/task/events.js';
 import { evolve, initialState, type TaskState } from '../domain/task/state.js';
 import { userStreamId } from '../domain/user/events.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
-import { handleCommand, type CommandOptions, type CommandResult, type Decider } from './handleCommand.js';
+import { handleCommand, type CommandDeps, type CommandOptions, type CommandResult, type Decider } from './handleCommand.js';
 
 export const taskDecider: Decider<TaskCommand, TaskEvent, TaskState> = { decide, evolve, initialState };
 
-export type TaskCommandDeps = Readonly<{ eventStore: EventStore }>;
+export type TaskCommandDeps = CommandDeps;
 
 export type NewTask = Readonly<{
   title: string;
@@ -30,9 +30,10 @@ const batchCommand: Record<BatchAction, TaskCommand> = {
   delete: { type: 'DeleteTask', data: {} },
 };
 
-export const taskCommands = ({ eventStore }: TaskCommandDeps) => {
+export const taskCommands = (deps: TaskCommandDeps) => {
+  const { eventStore } = deps;
   const run = (taskId: string, command: TaskCommand, options: CommandOptions) =>
-    handleCommand(eventStore, taskDecider, taskStreamId(taskId), command, options);
+    handleCommand(deps, taskDecider, taskStreamId(taskId), command, options);
 
   /** A task can only be given to someone who exists. */
   const assertUserExists = async (userId: string) => {

@@ -31,7 +31,7 @@ import {
 } from '../domain/user/state.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
 import { findUserInLog } from '../queries/credentials.js';
-import { handleCommand, type CommandOptions, type Decider } from './handleCommand.js';
+import { handleCommand, type CommandDeps, type CommandOptions, type Decider } from './handleCommand.js';
 
 export const userDecider: Decider<RegisterUser, UserEvent, UserState> = {
   decide: (command, state) => decideRegistration(command, state),
@@ -51,7 +51,8 @@ export const rosterDecider: Decider<ChangeUserRole, RoleEvent, RosterState> = {
 
 export type Registration = Readonly<{ email: string; name: string; password: string }>;
 
-export const userCommands = ({ eventStore }: { eventStore: EventStore }) => {
+export const userCommands = (deps: CommandDeps) => {
+  const { eventStore } = deps;
   const readClaim = async (email: string): Promise<EmailClaimState> => {
     const events = await eventStore.readStream(emailStreamId(email));
     return { userId: (events.at(-1)?.data as UserEmailClaimed['data'] | undefined)?.userId ?? null };
@@ -74,14 +75,14 @@ export const userCommands = ({ eventStore }: { eventStore: EventStore }) => {
       // A self-registration is recorded as the new user's own act; seeding as the system's.
       const actor: Actor = bySystem ? SYSTEM : { kind: 'user', userId, role: 'user' };
       const options: CommandOptions = { context: { now, actor }, correlationId };
-      await handleCommand(eventStore, emailClaimDecider, emailStreamId(email), { type: 'ClaimEmail', data: { email, userId } }, options);
+      await handleCommand(deps, emailClaimDecider, emailStreamId(email), { type: 'ClaimEmail', data: { email, userId } }, options);
       const command: RegisterUser = { type: 'RegisterUser', data: { userId, email, name, passwordHash } };
-      return handleCommand(eventStore, userDecider, userStreamId(userId), command, options);
+      return handleCommand(deps, userDecider, userStreamId(userId), command, options);
     },
 
     async changeRole(userId: string, role: Role, options: CommandOptions) {
       if (!(await findUserInLog(eventStore, userId))) throw new NotFoundError('User not found', 'USER_NOT_FOUND');
-      return handleCommand(eventStore, rosterDecider, ROLES_STREAM_ID, { type: 'ChangeUserRole', data: { userId, role } }, options);
+      return handleCommand(deps, rosterDecider, ROLES_STREAM_ID, { type: 'ChangeUserRole', data: { userId, role } }, options);
     },
   };
 };

@@ -18,6 +18,8 @@ const requireJsonBody: RequestHandler = (req, _res, next) => {
 
 export const createApp = (deps: {
   logger: Logger;
+  /** Runs first on every request (tracing and metrics). */
+  observe?: RequestHandler;
   publicRoutes: readonly Routes[];
   authenticate: RequestHandler;
   /** Runs after authentication, before the protected routes (e.g. Idempotency-Key). */
@@ -30,6 +32,7 @@ export const createApp = (deps: {
   app.set('etag', false);
   app.set('trust proxy', 'loopback');
   app.set('query parser', 'simple');
+  if (deps.observe) app.use(deps.observe);
   app.use(correlationId, requestLog(deps.logger));
   app.use(requireJsonBody, express.json({ limit: BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }));
 

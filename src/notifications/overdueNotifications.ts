@@ -3,6 +3,7 @@ import type { TaskMarkedOverdue } from '../domain/task/events.js';
 import type { JobQueue } from '../infra/queue/jobQueue.js';
 import type { Logger } from '../infra/logger.js';
 import type { Projection } from '../projections/projection.js';
+import { inSpan, linksTo } from '../infra/tracing.js';
 
 export const NOTIFICATIONS_TABLE = 'notifications';
 export const OVERDUE_NOTIFICATION_JOB = 'overdue-task-notification';
@@ -16,6 +17,8 @@ export type OverdueNotificationJob = Readonly<{
   dueDate: string;
   occurredAt: string;
   correlationId: string;
+  /** The trace of the request that led to the event, so the job's span links to it. */
+  traceparent?: string;
 }>;
 
 /**
@@ -39,6 +42,7 @@ export const overdueNotificationJobs = (queue: JobQueue<OverdueNotificationJob>)
             dueDate: data.dueDate,
             occurredAt: event.metadata.occurredAt,
             correlationId: event.metadata.correlationId,
+            ...(event.metadata.traceparent ? { traceparent: event.metadata.traceparent } : {}),
           },
         };
       }),
@@ -51,19 +55,22 @@ export const overdueNotificationJobs = (queue: JobQueue<OverdueNotificationJob>)
  * writes it once) and, when configured, posts it to a webhook; a failure is retried with backoff.
  */
 export const deliverOverdueNotification =
-  (deps: { knex: Knex; webhookUrl: string | null; logger: Logger }) => async (job: OverdueNotificationJob) => {
-    await deps.knex<NotificationRow>(NOTIFICATIONS_TABLE)
-      .insert({ id: job.eventId, user_id: job.userId, type: 'TASK_OVERDUE', task_id: job.taskId, created_at: job.occurredAt })
-      .onConflict('id')
-      .ignore();
-    if (deps.webhookUrl) {
-      const response = await fetch(deps.webhookUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-correlation-id': job.correlationId, 'idempotency-key': job.eventId },
-        body: JSON.stringify({ type: 'TASK_OVERDUE', ...job }),
-        signal: AbortSignal.timeout(5000),
-      });
-      if (!response.ok) throw new Error(`webhook answered ${response.status}`);
-    }
-    deps.logger.info('notification delivered', { eventId: job.eventId, taskId: job.taskId, correlationId: job.correlationId });
-  };
+  (deps: { knex: Knex; webhookUrl: string | null; logger: Logger }) => (job: OverdueNotificationJob) =>
+    inSpan(`job ${OVERDUE_NOTIFICATION_JOB}`, { links: linksTo([job.traceparent]), attributes: { 'taskflow.event_id': job.eventId } }, () => deliver(deps, job));
+
+const deliver = async (deps: { knex: Knex; webhookUrl: string | null; logger: Logger }, job: OverdueNotificationJob) => {
+  await deps.knex<NotificationRow>(NOTIFICATIONS_TABLE)
+    .insert({ id: job.eventId, user_id: job.userId, type: 'TASK_OVERDUE', task_id: job.taskId, created_at: job.occurredAt })
+    .onConflict('id')
+    .ignore();
+  if (deps.webhookUrl) {
+    const response = await fetch(deps.webhookUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-correlation-id': job.correlationId, 'idempotency-key': job.eventId },
+      body: JSON.stringify({ type: 'TASK_OVERDUE', ...job }),
+      signal: AbortSignal.timeout(5000),
+    });
+    if (!response.ok) throw new Error(`webhook answered ${response.status}`);
+  }
+  deps.logger.info('notification delivered', { eventId: job.eventId, taskId: job.taskId, correlationId: job.correlationId });
+};

@@ -32,3 +32,31 @@ export const advanceCheckpoint = async (trx: Knex.Transaction, name: string, fro
     .update({ tx: to.tx.toString(), pos: to.pos.toString(), updated_at: trx.fn.now() });
   if (updated !== 1) throw new CheckpointMovedError(name);
 };
+
+/** The last failure of a projection's runner (null clears it), for `projections status` in any process. */
+export const recordProjectionError = async (knex: Knex, name: string, message: string | null) => {
+  await knex(CHECKPOINTS_TABLE)
+    .where({ name })
+    .update({ last_error: message === null ? null : message.slice(0, 2000), last_error_at: message === null ? null : knex.fn.now() });
+};
+
+export type CheckpointDetails = Readonly<{ name: string; position: LogPosition; updatedAt: string; lastError: string | null; lastErrorAt: string | null }>;
+
+export const readCheckpointDetails = async (knex: Knex): Promise<Map<string, CheckpointDetails>> => {
+  const rows = await knex(CHECKPOINTS_TABLE).select<(CheckpointRow & { last_error: string | null; last_error_at: Date | null })[]>('*');
+  return new Map(
+    rows.map((row) => [
+      row.name,
+      {
+        name: row.name,
+        position: toPosition(row),
+        updatedAt: new Date(row.updated_at).toISOString(),
+        lastError: row.last_error,
+        lastErrorAt: row.last_error_at ? new Date(row.last_error_at).toISOString() : null,
+      },
+    ]),
+  );
+};
+
+/** A rebuild keeps its own checkpoint beside the live one, so a crashed rebuild resumes from it. */
+export const rebuildCheckpointName = (name: string) => `${name}@rebuild`;

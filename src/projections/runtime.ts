@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { compareLogPositions, type LogPosition } from '../domain/event.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
 import type { Logger } from '../infra/logger.js';
+import { inSpan, linksTo } from '../infra/tracing.js';
 import { advanceCheckpoint, readCheckpoint, readCheckpoints } from './checkpoints.js';
 import type { Projection } from './projection.js';
 
@@ -90,6 +91,8 @@ export type ProjectorDeps = Readonly<{
   eventStore: EventStore;
   watermarks: ProjectionWatermarks;
   logger: Logger;
+  /** Told how many events each committed batch covered (for metrics). */
+  onBatch?: (projection: string, events: number) => void;
   /** Called after each committed batch with the cache scopes it changed. */
   invalidate?: (scopes: readonly string[]) => Promise<void>;
   batchSize?: number;
@@ -122,13 +125,19 @@ export const runProjection = (deps: ProjectorDeps, projection: Projection, signa
           const relevant = events.filter((e) => projection.handles.has(e.type));
           const to = events.at(-1)!.position;
           const from = checkpoint;
-          const scopes = await knex.transaction(async (trx) => {
-            const changed = relevant.length ? await projection.apply(trx, relevant) : undefined;
-            await advanceCheckpoint(trx, projection.name, from, to);
-            // A runner whose lease was lost must not commit: roll back instead.
-            signal?.throwIfAborted();
-            return changed ?? [];
-          });
+          // The batch's span links to the requests whose trace context the events carry.
+          const links = linksTo(relevant.map((e) => e.metadata.traceparent));
+          const attributes = { 'taskflow.projection': projection.name, 'taskflow.events': events.length };
+          const scopes = await inSpan(`projection ${projection.name}`, { links, attributes }, () =>
+            knex.transaction(async (trx) => {
+              const changed = relevant.length ? await projection.apply(trx, relevant) : undefined;
+              await advanceCheckpoint(trx, projection.name, from, to);
+              // A runner whose lease was lost must not commit: roll back instead.
+              signal?.throwIfAborted();
+              return changed ?? [];
+            }),
+          );
+          deps.onBatch?.(projection.name, events.length);
           // Invalidate before telling waiters, so a read-your-writes reader finds no stale entry.
           if (scopes.length) await deps.invalidate?.(scopes).catch((error) => logger.warn('cache invalidation failed', { projection: projection.name, error: (error as Error).message }));
           checkpoint = to;

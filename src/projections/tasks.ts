@@ -69,13 +69,16 @@ const contribution = (task: Task, sign: 1 | -1): StatsDelta => ({
 
 const taskIdOf = (event: RecordedEvent) => event.streamId.slice('task-'.length);
 
+/** The tables a tasks projection writes: the live ones, or a rebuild's shadow copies. */
+export type TasksTables = Readonly<{ tasks: string; stats: string }>;
+
 /**
  * Folds a batch of events in memory with the domain's own `evolve`, starting from the rows the
  * batch touches, then writes every changed row and the per-owner counters in a few statements.
  */
-const applyTaskEvents = async (trx: Knex.Transaction, events: readonly RecordedEvent[]) => {
+const applyTaskEvents = async (tables: TasksTables, trx: Knex.Transaction, events: readonly RecordedEvent[]) => {
   const ids = [...new Set(events.map(taskIdOf))];
-  const rows = await trx<TaskRow>(TASKS_TABLE).whereIn('id', ids).select('*');
+  const rows = await trx<TaskRow>(tables.tasks).whereIn('id', ids).select('*');
   const before = new Map<string, Task>(rows.map((r) => [r.id, rowToTask(r)]));
   const states = new Map<string, TaskState>(ids.map((id) => {
     const task = before.get(id);
@@ -115,28 +118,31 @@ const applyTaskEvents = async (trx: Knex.Transaction, events: readonly RecordedE
 
   if (upserts.length)
     await trx.raw(
-      `INSERT INTO tasks SELECT * FROM jsonb_populate_recordset(NULL::tasks, ?::jsonb)
+      `INSERT INTO ?? SELECT * FROM jsonb_populate_recordset(NULL::??, ?::jsonb)
        ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, title = excluded.title,
          description = excluded.description, status = excluded.status, priority = excluded.priority,
          priority_rank = excluded.priority_rank, due_date = excluded.due_date, is_overdue = excluded.is_overdue,
          version = excluded.version, created_at = excluded.created_at, updated_at = excluded.updated_at`,
-      [JSON.stringify(upserts)],
+      [tables.tasks, tables.tasks, JSON.stringify(upserts)],
     );
-  if (deletes.length) await trx(TASKS_TABLE).whereIn('id', deletes).delete();
+  if (deletes.length) await trx(tables.tasks).whereIn('id', deletes).delete();
   if (stats.size)
     await trx.raw(
-      `INSERT INTO task_stats AS s SELECT * FROM jsonb_populate_recordset(NULL::task_stats, ?::jsonb)
+      `INSERT INTO ?? AS s SELECT * FROM jsonb_populate_recordset(NULL::??, ?::jsonb)
        ON CONFLICT (user_id) DO UPDATE SET total = s.total + excluded.total, pending = s.pending + excluded.pending,
          in_progress = s.in_progress + excluded.in_progress, completed = s.completed + excluded.completed,
          high_priority = s.high_priority + excluded.high_priority, overdue = s.overdue + excluded.overdue`,
-      [JSON.stringify([...stats].map(([user_id, delta]) => ({ user_id, ...delta })))],
+      [tables.stats, tables.stats, JSON.stringify([...stats].map(([user_id, delta]) => ({ user_id, ...delta })))],
     );
   return [...scopes];
 };
 
-export const tasksProjection: Projection = {
+/** The tasks read model over the given tables (a rebuild writes shadow copies of the live ones). */
+export const tasksProjectionFor = (tables: TasksTables): Projection => ({
   name: 'tasks',
-  tables: [TASKS_TABLE, TASK_STATS_TABLE],
+  tables: [tables.tasks, tables.stats],
   handles: new Set<string>(TASK_EVENT_TYPES),
-  apply: applyTaskEvents,
-};
+  apply: (trx, events) => applyTaskEvents(tables, trx, events),
+});
+
+export const tasksProjection: Projection = tasksProjectionFor({ tasks: TASKS_TABLE, stats: TASK_STATS_TABLE });

@@ -4,6 +4,7 @@ import * as readModels from './migrations/002_read_models.js';
 import * as refreshTokens from './migrations/003_refresh_tokens.js';
 import * as notificationsIdempotency from './migrations/004_notifications_idempotency.js';
 import * as lockLeases from './migrations/005_lock_leases.js';
+import * as projectionStatus from './migrations/006_projection_status.js';
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '003_refresh_tokens': refreshTokens,
   '004_notifications_idempotency': notificationsIdempotency,
   '005_lock_leases': lockLeases,
+  '006_projection_status': projectionStatus,
 };
 
 const migrationSource: Knex.MigrationSource<string> = {

@@ -1,34 +1,14 @@
 import 'dotenv/config';
 import { Command, InvalidArgumentError } from 'commander';
 import { compose, openDatabase, SERVER_ROLES, type ServerRole } from '../compose.js';
-import { ConfigError, loadConfig } from '../config.js';
 import { createKnex } from '../infra/db/knex.js';
 import { migrateToLatest } from '../infra/db/migrate.js';
-import { EmbeddedInUseError } from '../infra/db/embedded.js';
-import { createLogger } from '../infra/logger.js';
 import { seedDemoUsers } from '../seed.js';
 import { printWelcome, startServer } from '../server.js';
+import { registerOperations } from './operations.js';
+import { fail, withConfig } from './system.js';
 
-/** Prints one clear line for the failures a user can act on, never a stack trace. */
-const fail = (error: unknown): never => {
-  const e = error as NodeJS.ErrnoException & { port?: number };
-  if (error instanceof ConfigError || error instanceof EmbeddedInUseError) console.error(e.message);
-  else if (e.code === 'EADDRINUSE') console.error(`Port ${e.port ?? ''} is already in use: set PORT to a free port`.replace('  ', ' '));
-  else if (e.code === 'ECONNREFUSED') console.error(`Cannot reach the database (${e.message}): check DATABASE_URL`);
-  else console.error(`taskflow: ${e.message ?? String(error)}`);
-  process.exit(1);
-};
-
-const withConfig = () => {
-  try {
-    const config = loadConfig();
-    return { config, logger: createLogger(config.logLevel) };
-  } catch (error) {
-    return fail(error);
-  }
-};
-
-const program = new Command('taskflow').description('TaskFlow: event-sourced task service').showHelpAfterError();
+const program = new Command('taskflow').description('TaskFlow: event-sourced task service');
 
 program
   .command('serve')
@@ -88,5 +68,7 @@ program
       await database.close();
     }
   });
+
+registerOperations(program);
 
 await program.parseAsync(process.argv);

@@ -120,7 +120,7 @@ export const openApiDocument = {
       "After a 2xx command, the same user's next query reflects it (read-your-writes). Errors are RFC 9457 problem+json.",
   },
   servers: [{ url: '/' }],
-  tags: [{ name: 'auth' }, { name: 'tasks' }, { name: 'notifications' }, { name: 'users' }, { name: 'health' }],
+  tags: [{ name: 'auth' }, { name: 'tasks' }, { name: 'notifications' }, { name: 'users' }, { name: 'health' }, { name: 'admin' }],
   paths: {
     '/auth/register': {
       post: {
@@ -285,6 +285,23 @@ export const openApiDocument = {
         responses: { '200': ok('Ready', ref('Readiness')), '503': ok('Not ready', ref('Readiness')) },
       },
     },
+    '/admin/projections': {
+      get: {
+        tags: ['admin'],
+        summary: "Each projection's checkpoint, lag, owner and state (admin); as `taskflow projections status`",
+        security: secured,
+        responses: { '200': ok('Projection status', ref('ProjectionStatusList')), ...problems(400, 401, 403) },
+      },
+    },
+    '/admin/audit/verify': {
+      get: {
+        tags: ['admin'],
+        summary: 'Folds every stream and compares it with the read models, row by row (admin); as `taskflow audit verify`',
+        security: secured,
+        parameters: [query('projection', { type: 'string', enum: ['tasks', 'users'] }, 'Only this read model')],
+        responses: { '200': ok('The differences found; ok is true when there are none', ref('VerifyResult')), ...problems(400, 401, 403) },
+      },
+    },
     '/health': {
       get: {
         tags: ['health'],
@@ -425,6 +442,78 @@ export const openApiDocument = {
         type: 'object',
         required: ['status', 'checks'],
         properties: { status: { type: 'string', enum: ['ready', 'unavailable'] }, checks: { type: 'object', additionalProperties: healthCheck } },
+      },
+      ProjectionStatusList: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['data'],
+        properties: {
+          data: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['name', 'kind', 'state', 'checkpoint', 'lagEvents', 'lagSeconds', 'owner', 'lastError', 'lastErrorAt', 'rebuild'],
+              properties: {
+                name: { type: 'string' },
+                kind: { type: 'string', enum: ['read-model', 'subscription'] },
+                state: { type: 'string', enum: ['live', 'rebuilding', 'failed', 'stopped'] },
+                checkpoint: { type: ['string', 'null'], description: 'tx/pos of the last applied event' },
+                lagEvents: { type: 'integer', minimum: 0 },
+                lagSeconds: { type: 'number', minimum: 0 },
+                owner: { type: ['string', 'null'], description: 'The instance running it' },
+                lastError: { type: ['string', 'null'] },
+                lastErrorAt: nullable(dateTime),
+                rebuild: {
+                  type: ['object', 'null'],
+                  additionalProperties: false,
+                  required: ['checkpoint', 'lagEvents', 'running', 'holder'],
+                  properties: { checkpoint: { type: 'string' }, lagEvents: { type: 'integer' }, running: { type: 'boolean' }, holder: { type: ['string', 'null'] } },
+                },
+              },
+            },
+          },
+        },
+      },
+      VerifyResult: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['ok', 'data'],
+        properties: {
+          ok: { type: 'boolean' },
+          data: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['projection', 'checkpoint', 'events', 'rows', 'differenceCount', 'differences'],
+              properties: {
+                projection: { type: 'string' },
+                checkpoint: { type: 'string', description: 'The log was folded up to this read model checkpoint' },
+                events: { type: 'integer' },
+                rows: { type: 'object', additionalProperties: { type: 'integer' }, description: 'Rows compared, per table' },
+                differenceCount: { type: 'integer' },
+                differences: {
+                  type: 'array',
+                  description: 'At most 1000; differenceCount is exact',
+                  items: {
+                    type: 'object',
+                    additionalProperties: false,
+                    required: ['table', 'id', 'kind'],
+                    properties: {
+                      table: { type: 'string' },
+                      id: { type: 'string' },
+                      kind: { type: 'string', enum: ['missing', 'extra', 'different'] },
+                      field: { type: 'string' },
+                      expected: {},
+                      actual: {},
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
       },
       Health: {
         type: 'object',

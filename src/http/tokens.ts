@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, createSecretKey, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { Knex } from 'knex';
 import type { Role } from '../domain/actor.js';
@@ -34,7 +34,8 @@ export const createTokenService = (deps: {
   refreshTtlSeconds: number;
   now: () => Date;
 }) => {
-  const { knex, secret, accessTtlSeconds, refreshTtlSeconds, now } = deps;
+  const { knex, accessTtlSeconds, refreshTtlSeconds, now } = deps;
+  const signingKey = createSecretKey(Buffer.from(deps.secret));
 
   const issue = async (subject: TokenSubject, familyId: string, trx: Knex | Knex.Transaction = knex): Promise<TokenPair> => {
     const id = randomUUID();
@@ -46,7 +47,7 @@ export const createTokenService = (deps: {
       token_hash: sha256(tokenSecret),
       expires_at: new Date(now().getTime() + refreshTtlSeconds * 1000),
     });
-    const access_token = jwt.sign({ role: subject.role, email: subject.email }, secret, {
+    const access_token = jwt.sign({ role: subject.role, email: subject.email }, signingKey, {
       algorithm: 'HS256',
       subject: subject.id,
       issuer: JWT_ISSUER,

@@ -60,3 +60,20 @@ export const readCheckpointDetails = async (knex: Knex): Promise<Map<string, Che
 
 /** A rebuild keeps its own checkpoint beside the live one, so a crashed rebuild resumes from it. */
 export const rebuildCheckpointName = (name: string) => `${name}@rebuild`;
+
+export const findCheckpoint = async (knex: Knex, name: string): Promise<LogPosition | null> => {
+  const row = await knex<CheckpointRow>(CHECKPOINTS_TABLE).where({ name }).first();
+  return row ? toPosition(row) : null;
+};
+
+/** Puts a checkpoint at a position whatever it was (a rebuild's start, or the live one at a swap). */
+export const setCheckpoint = async (knex: Knex, name: string, to: LogPosition) => {
+  await knex(CHECKPOINTS_TABLE)
+    .insert({ name, tx: to.tx.toString(), pos: to.pos.toString(), updated_at: knex.fn.now() })
+    .onConflict('name')
+    .merge(['tx', 'pos', 'updated_at']);
+};
+
+export const deleteCheckpoint = async (knex: Knex, name: string) => {
+  await knex(CHECKPOINTS_TABLE).where({ name }).delete();
+};

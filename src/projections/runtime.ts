@@ -4,7 +4,7 @@ import { compareLogPositions, type LogPosition } from '../domain/event.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
 import type { Logger } from '../infra/logger.js';
 import { inSpan, linksTo } from '../infra/tracing.js';
-import { advanceCheckpoint, readCheckpoint, readCheckpoints } from './checkpoints.js';
+import { advanceCheckpoint, CheckpointMovedError, readCheckpoint, readCheckpoints, recordProjectionError } from './checkpoints.js';
 import type { Projection } from './projection.js';
 
 export type ProjectionState = 'starting' | 'live' | 'failed' | 'stopped';
@@ -12,6 +12,7 @@ export type ProjectionState = 'starting' | 'live' | 'failed' | 'stopped';
 const IDLE_POLL_MS = 1000;
 const BLOCKED_RETRY_MS = 3;
 const MAX_BACKOFF_MS = 30_000;
+const LAZY_CHECKPOINT_MS = 1000;
 
 /** A wake-up that is not lost when it fires before anyone waits. */
 const createWakeSignal = () => {
@@ -105,7 +106,14 @@ export const runProjection = (deps: ProjectorDeps, projection: Projection, signa
   const wakeUp = createWakeSignal();
   let state: ProjectionState = 'starting';
   let lastError: string | null = null;
+  // A previous owner may have left an error on record: the first progress clears it.
+  let errorRecorded = true;
   let stopping = false;
+  const clearRecordedError = async () => {
+    if (!errorRecorded) return;
+    await recordProjectionError(knex, projection.name, null);
+    errorRecorded = false;
+  };
 
   const unsubscribe = eventStore.onAppend(wakeUp.fire);
 
@@ -114,22 +122,45 @@ export const runProjection = (deps: ProjectorDeps, projection: Projection, signa
     while (!stopping && !signal?.aborted) {
       try {
         let checkpoint = await readCheckpoint(knex, projection.name);
+        // Batches with nothing for this projection move the checkpoint in memory only; it is
+        // written with the next real batch, when the log is drained, or after a second.
+        let persisted = checkpoint;
+        let persistedAt = Date.now();
+        const persist = async () => {
+          if (compareLogPositions(checkpoint, persisted) === 0) return;
+          const from = persisted;
+          const to = checkpoint;
+          await knex.transaction((trx) => advanceCheckpoint(trx, projection.name, from, to));
+          persisted = to;
+          persistedAt = Date.now();
+        };
         watermarks.advanced(projection.name, checkpoint);
         state = 'live';
         while (!stopping && !signal?.aborted) {
           const { events, blocked } = await eventStore.readAll({ after: checkpoint, limit: batchSize });
           if (events.length === 0) {
+            await persist();
+            await clearRecordedError();
             await wakeUp.wait(blocked ? BLOCKED_RETRY_MS : IDLE_POLL_MS);
             continue;
           }
           const relevant = events.filter((e) => projection.handles.has(e.type));
           const to = events.at(-1)!.position;
-          const from = checkpoint;
+          deps.onBatch?.(projection.name, events.length);
+          if (relevant.length === 0 && Date.now() - persistedAt < LAZY_CHECKPOINT_MS) {
+            checkpoint = to;
+            watermarks.advanced(projection.name, checkpoint);
+            continue;
+          }
+          const from = persisted;
           // The batch's span links to the requests whose trace context the events carry.
           const links = linksTo(relevant.map((e) => e.metadata.traceparent));
           const attributes = { 'taskflow.projection': projection.name, 'taskflow.events': events.length };
           const scopes = await inSpan(`projection ${projection.name}`, { links, attributes }, () =>
             knex.transaction(async (trx) => {
+              // Read models are derived: a crash may lose the last commits, rows and checkpoint
+              // together, and they are simply projected again. No need to wait for the disk.
+              await trx.raw('SET LOCAL synchronous_commit = off');
               const changed = relevant.length ? await projection.apply(trx, relevant) : undefined;
               await advanceCheckpoint(trx, projection.name, from, to);
               // A runner whose lease was lost must not commit: roll back instead.
@@ -137,17 +168,26 @@ export const runProjection = (deps: ProjectorDeps, projection: Projection, signa
               return changed ?? [];
             }),
           );
-          deps.onBatch?.(projection.name, events.length);
+          persisted = to;
+          persistedAt = Date.now();
           // Invalidate before telling waiters, so a read-your-writes reader finds no stale entry.
           if (scopes.length) await deps.invalidate?.(scopes).catch((error) => logger.warn('cache invalidation failed', { projection: projection.name, error: (error as Error).message }));
           checkpoint = to;
           watermarks.advanced(projection.name, checkpoint);
           backoff = 500;
+          await clearRecordedError();
         }
       } catch (error) {
         if (stopping || signal?.aborted) break;
+        // A rebuild swapped in new tables and moved the checkpoint: start again from there.
+        if (error instanceof CheckpointMovedError) {
+          logger.info('checkpoint moved by another process; re-reading it', { projection: projection.name });
+          continue;
+        }
         state = 'failed';
         lastError = (error as Error).message;
+        await recordProjectionError(knex, projection.name, lastError).catch(() => undefined);
+        errorRecorded = true;
         logger.error('projection failed; retrying', { projection: projection.name, error, retryInMs: backoff });
         await wakeUp.wait(backoff);
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);

@@ -41,7 +41,7 @@ export const rowToTask = (row: TaskRow): Task => ({
   updatedAt: iso(row.updated_at),
 });
 
-const taskToRow = (task: Task): TaskRow => ({
+export const taskToRow = (task: Task): TaskRow => ({
   id: task.id,
   user_id: task.userId,
   title: task.title,
@@ -56,9 +56,10 @@ const taskToRow = (task: Task): TaskRow => ({
   updated_at: task.updatedAt,
 });
 
-type StatsDelta = { total: number; pending: number; in_progress: number; completed: number; high_priority: number; overdue: number };
+export type StatsDelta = { total: number; pending: number; in_progress: number; completed: number; high_priority: number; overdue: number };
 
-const contribution = (task: Task, sign: 1 | -1): StatsDelta => ({
+/** What one task adds to (or, with -1, takes from) its owner's counters. */
+export const contribution = (task: Task, sign: 1 | -1): StatsDelta => ({
   total: sign,
   pending: task.status === 'PENDING' ? sign : 0,
   in_progress: task.status === 'IN_PROGRESS' ? sign : 0,
@@ -78,7 +79,7 @@ export type TasksTables = Readonly<{ tasks: string; stats: string }>;
  */
 const applyTaskEvents = async (tables: TasksTables, trx: Knex.Transaction, events: readonly RecordedEvent[]) => {
   const ids = [...new Set(events.map(taskIdOf))];
-  const rows = await trx<TaskRow>(tables.tasks).whereIn('id', ids).select('*');
+  const rows = await trx<TaskRow>(tables.tasks).whereRaw('id = ANY(?::uuid[])', [ids]).select('*');
   const before = new Map<string, Task>(rows.map((r) => [r.id, rowToTask(r)]));
   const states = new Map<string, TaskState>(ids.map((id) => {
     const task = before.get(id);

@@ -12,6 +12,7 @@ import { createProjectionWatermarks, runProjection } from '../../src/projections
 import { tasksProjection } from '../../src/projections/tasks.js';
 import { getTaskStats, listTasks } from '../../src/queries/tasks.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventually } from '../support/process.js';
 
 const admin: CommandContext = { now: new Date().toISOString(), actor: SYSTEM };
 const options = (now = new Date().toISOString()) => ({ context: { ...admin, now }, correlationId: randomUUID() });
@@ -45,11 +46,19 @@ describe('projections', () => {
   const createTask = async (title: string, extra: Record<string, unknown> = {}) =>
     (await tasks.create({ title, userId: owner, ...extra }, options())).state as { kind: 'active'; task: { id: string } };
 
+  /** The newest position of the log, once no transaction in flight can still add an earlier one. */
+  const head = async () => {
+    for (;;) {
+      const { events, blocked } = await eventStore.readAll({ after: { tx: 0n, pos: 0n }, limit: 1_000_000 });
+      if (!blocked && events.length) return events.at(-1)!.position;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+
   const catchUp = async (projection: Projection) => {
     const watermarks = createProjectionWatermarks(db.knex);
     const runner = runProjection({ knex: db.knex, eventStore, watermarks, logger }, projection);
-    const head = (await eventStore.readAll({ after: { tx: 0n, pos: 0n }, limit: 100_000 })).events.at(-1)!.position;
-    const reached = await watermarks.waitFor([projection.name], head, 10_000);
+    const reached = await watermarks.waitFor([projection.name], await head(), 10_000);
     await runner.stop();
     return { reached, runner };
   };
@@ -91,25 +100,30 @@ describe('projections', () => {
     const before = await readCheckpoint(db.knex, 'tasks');
     const rowsBefore = await db.knex('tasks').count<{ count: string }[]>({ count: '*' });
 
-    // A projection that writes part of its work, then dies inside the same transaction.
-    let failures = 1;
-    const crashing: Projection = {
+    // A projection that writes part of its work, then dies inside the same transaction,
+    // until the test lets it through.
+    let crashing = true;
+    let crashes = 0;
+    const crashingProjection: Projection = {
       ...tasksProjection,
       apply: async (trx, events) => {
-        await tasksProjection.apply(trx, events);
-        if (failures-- > 0) throw new Error('simulated crash after writing the read model');
+        const scopes = await tasksProjection.apply(trx, events);
+        if (crashing) {
+          crashes++;
+          throw new Error('simulated crash after writing the read model');
+        }
+        return scopes;
       },
     };
     const watermarks = createProjectionWatermarks(db.knex);
-    const runner = runProjection({ knex: db.knex, eventStore, watermarks, logger }, crashing);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(runner.status().state).toBe('failed');
+    const runner = runProjection({ knex: db.knex, eventStore, watermarks, logger }, crashingProjection);
+    await eventually(async () => runner.status().state === 'failed' && crashes > 0, 10_000, 'the first crash');
     expect(await readCheckpoint(db.knex, 'tasks')).toEqual(before);
     expect(await db.knex('tasks').count<{ count: string }[]>({ count: '*' })).toEqual(rowsBefore);
 
     // After the retry every event is applied exactly once.
-    const head = (await eventStore.readAll({ after: before, limit: 1000 })).events.at(-1)!.position;
-    expect(await watermarks.waitFor(['tasks'], head, 10_000)).toBe(true);
+    crashing = false;
+    expect(await watermarks.waitFor(['tasks'], await head(), 10_000)).toBe(true);
     await runner.stop();
     const titles = (await listTasks(db.knex, { ownerId: owner }, listAll)).data.map((t) => t.title);
     expect(titles.filter((t) => t.startsWith('crash'))).toEqual(['crash-1', 'crash-2']);
@@ -122,8 +136,7 @@ describe('projections', () => {
     const watermarks = createProjectionWatermarks(db.knex);
     const deps = { knex: db.knex, eventStore, watermarks, logger };
     const runners = [runProjection(deps, tasksProjection), runProjection(deps, tasksProjection)];
-    const head = (await eventStore.readAll({ after: await readCheckpoint(db.knex, 'tasks'), limit: 1000 })).events.at(-1)!.position;
-    expect(await watermarks.waitFor(['tasks'], head, 10_000)).toBe(true);
+    expect(await watermarks.waitFor(['tasks'], await head(), 10_000)).toBe(true);
     await Promise.all(runners.map((r) => r.stop()));
     // Whichever runner lost the race rolled back: stats still equal a recount of the rows.
     const recount = await db.knex('tasks').where({ user_id: owner }).count<{ count: string }[]>({ count: '*' });

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { ALL_SCOPES } from './cache.js';
 import type { InvalidationBus } from './memory.js';
 
 const CHANNEL = 'taskflow_cache';
@@ -9,6 +10,7 @@ export const createPgInvalidationBus = (pool: pg.Pool, connectionString: string)
   let client: pg.Client | null = null;
   const handlers: ((scopes: readonly string[]) => void)[] = [];
   let closed = false;
+  let wasListening = false;
 
   const listen = async () => {
     if (closed) return;
@@ -29,6 +31,9 @@ export const createPgInvalidationBus = (pool: pg.Pool, connectionString: string)
     try {
       await c.connect();
       await c.query(`LISTEN ${CHANNEL}`);
+      // Invalidations sent while we were not listening are lost: forget everything instead.
+      if (wasListening) handlers.forEach((h) => h([ALL_SCOPES]));
+      wasListening = true;
     } catch {
       retry();
     }

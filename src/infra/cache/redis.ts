@@ -14,6 +14,14 @@ export const createRedisCache = (redis: Redis): Cache => {
   let hits = 0;
   let misses = 0;
   let hadError = false;
+  // An invalidation that failed leaves entries that must not be served: bump the epoch as soon
+  // as Redis answers again.
+  let epochOwed = false;
+  const payEpoch = async () => {
+    if (!epochOwed) return;
+    await redis.incr(EPOCH);
+    epochOwed = false;
+  };
   redis.on('error', () => (hadError = true));
   redis.on('ready', () => {
     if (!hadError) return;
@@ -24,6 +32,7 @@ export const createRedisCache = (redis: Redis): Cache => {
   return {
     async read(key, scopes) {
       try {
+        await payEpoch();
         const [entry, ...generations] = await redis.mget(PREFIX + key, EPOCH, ...scopes.map((s) => GEN + s));
         const stamp = generations.map((g) => g ?? '0').join('.');
         if (entry) {
@@ -48,10 +57,15 @@ export const createRedisCache = (redis: Redis): Cache => {
       const pipeline = redis.multi();
       // Generations outlive every entry stamped with them, so a reset can never match an old stamp.
       for (const scope of scopes) pipeline.incr(GEN + scope).expire(GEN + scope, CACHE_TTL_SECONDS * 2);
-      await pipeline.exec();
+      try {
+        await pipeline.exec();
+      } catch {
+        epochOwed = true;
+      }
     },
     async invalidateAll() {
-      await redis.incr(EPOCH);
+      epochOwed = true;
+      await payEpoch().catch(() => undefined);
     },
     stats: () => ({ hits, misses }),
     async close() {},

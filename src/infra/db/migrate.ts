@@ -5,6 +5,7 @@ import * as refreshTokens from './migrations/003_refresh_tokens.js';
 import * as notificationsIdempotency from './migrations/004_notifications_idempotency.js';
 import * as lockLeases from './migrations/005_lock_leases.js';
 import * as projectionStatus from './migrations/006_projection_status.js';
+import * as notifyAfterCommit from './migrations/007_events_notify_after_commit.js';
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '004_notifications_idempotency': notificationsIdempotency,
   '005_lock_leases': lockLeases,
   '006_projection_status': projectionStatus,
+  '007_events_notify_after_commit': notifyAfterCommit,
 };
 
 const migrationSource: Knex.MigrationSource<string> = {

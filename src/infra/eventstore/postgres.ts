@@ -4,6 +4,7 @@ import { compareLogPositions, type EventMetadata, type LogPosition, type Recorde
 import type { AppendResult, EventStore, NewEvent, ReadAllResult, ReadStreamOptions } from './eventStore.js';
 
 const CHANNEL = 'taskflow_events';
+const NOTIFY_COALESCE_MS = 2;
 
 type EventRow = {
   global_position: string;
@@ -54,6 +55,19 @@ export const createPostgresEventStore = (pool: pg.Pool, connectionString: string
   let closed = false;
 
   const notify = () => listeners.forEach((l) => l());
+
+  // Other processes learn of appends through one NOTIFY per few milliseconds, sent after the
+  // appends committed; subscribers in this process are woken directly.
+  let notifyPending = false;
+  const announceAppend = () => {
+    notify();
+    if (notifyPending) return;
+    notifyPending = true;
+    setTimeout(() => {
+      notifyPending = false;
+      pool.query(`SELECT pg_notify('${CHANNEL}', '')`).catch(() => undefined);
+    }, NOTIFY_COALESCE_MS);
+  };
 
   const listen = async () => {
     if (closed || listener) return;
@@ -114,6 +128,7 @@ export const createPostgresEventStore = (pool: pg.Pool, connectionString: string
         );
         throw new ConcurrencyError(expectedVersion, current[0]?.version ?? 0);
       }
+      announceAppend();
       const last = rows.reduce((a, b) => (a.stream_version > b.stream_version ? a : b));
       return {
         nextVersion: last.stream_version,

@@ -1,0 +1,34 @@
+import type { Response, Router } from 'express';
+import Joi from 'joi';
+import type { Knex } from 'knex';
+import { ForbiddenError } from '../../domain/errors.js';
+import type { EventStore } from '../../infra/eventstore/eventStore.js';
+import { READ_MODELS } from '../../operations/projections.js';
+import { projectionStatus } from '../../operations/status.js';
+import { verifyReadModels } from '../../operations/verify.js';
+import { actorOf } from '../context.js';
+import { validate } from '../validation.js';
+
+export type AdminRouteDeps = Readonly<{ knex: Knex; eventStore: EventStore }>;
+
+const verifyQuery = Joi.object({ projection: Joi.string().valid(...READ_MODELS.map((m) => m.name)) });
+
+/** The operator tooling of the CLI, over HTTP for admins: projection status and read-model verification. */
+export const adminRoutes = (deps: AdminRouteDeps) => (router: Router) => {
+  const requireAdmin = (res: Response) => {
+    if (actorOf(res).role !== 'admin') throw new ForbiddenError('This needs the admin role', 'ADMIN_ONLY');
+  };
+
+  router.get('/admin/projections', async (req, res) => {
+    requireAdmin(res);
+    validate(Joi.object({}), req.query, 'query');
+    res.json({ data: await projectionStatus(deps) });
+  });
+
+  router.get('/admin/audit/verify', async (req, res) => {
+    requireAdmin(res);
+    const { projection } = validate(verifyQuery, req.query, 'query') as { projection?: string };
+    const reports = await verifyReadModels(deps, projection ? { projection } : {});
+    res.json({ ok: reports.every((r) => r.differenceCount === 0), data: reports });
+  });
+};

@@ -45,6 +45,7 @@ import { deliverOverdueNotification, overdueNotificationJobs, type OverdueNotifi
 import { ALL_PROJECTIONS } from './projections/index.js';
 import { createProjectionWatermarks, runProjection, type ProjectionRunner } from './projections/runtime.js';
 import { createReadYourWrites } from './queries/readYourWrites.js';
+import { createRoleLookup } from './queries/credentials.js';
 
 export const SERVER_ROLES = ['api', 'projector', 'worker', 'scheduler', 'all'] as const;
 export type ServerRole = (typeof SERVER_ROLES)[number];
@@ -240,7 +241,8 @@ export const compose = async (
       healthRoutes({ knex, eventStore, redis, projections: () => [...projectionRunners.values()], locks: () => exclusive, queue }),
       authRoutes({ eventStore, users, tokens, readYourWrites, now, limits }),
     ],
-    authenticate: createAuthenticate(database.jwtSecret),
+    authenticate: createAuthenticate(database.jwtSecret, createRoleLookup(eventStore)),
+    beforeAuthentication: [limits.anonymous],
     protectedMiddleware: [limits.api, idempotency(knex, now)],
     protectedRoutes: [
       taskRoutes({ knex, cache, eventStore, tasks, readYourWrites, now }),

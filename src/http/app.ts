@@ -21,6 +21,8 @@ export const createApp = (deps: {
   /** Runs first on every request (tracing and metrics). */
   observe?: RequestHandler;
   publicRoutes: readonly Routes[];
+  /** Runs before authentication on protected routes (e.g. the per-IP limit of anonymous calls). */
+  beforeAuthentication?: readonly RequestHandler[];
   authenticate: RequestHandler;
   /** Runs after authentication, before the protected routes (e.g. Idempotency-Key). */
   protectedMiddleware?: readonly RequestHandler[];
@@ -42,7 +44,7 @@ export const createApp = (deps: {
 
   const guarded = Router();
   deps.protectedRoutes.forEach((mount) => mount(guarded));
-  app.use(deps.authenticate, ...(deps.protectedMiddleware ?? []), guarded);
+  app.use(...(deps.beforeAuthentication ?? []), deps.authenticate, ...(deps.protectedMiddleware ?? []), guarded);
 
   app.use(notFoundRoute);
   app.use(problemHandler(deps.logger));

@@ -2,14 +2,14 @@ import { createSecretKey } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import passport from 'passport';
 import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
-import { ROLES, type Actor } from '../domain/actor.js';
+import { ROLES, type Actor, type Role } from '../domain/actor.js';
 import { UnauthorizedError } from '../domain/errors.js';
 import { JWT_AUDIENCE, JWT_ISSUER } from './tokens.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** passport-jwt on its own Passport instance: Bearer, HS256 only (so `alg: none` is refused). */
-export const createAuthenticate = (secret: string): RequestHandler => {
+export const createAuthenticate = (secret: string, currentRole?: (userId: string) => Promise<Role>): RequestHandler => {
   const authenticator = new passport.Passport();
   authenticator.use(
     new JwtStrategy(
@@ -25,7 +25,10 @@ export const createAuthenticate = (secret: string): RequestHandler => {
       (payload: { sub?: unknown; role?: unknown }, done: (error: unknown, user?: Actor | false) => void) => {
         const { sub, role } = payload;
         if (typeof sub !== 'string' || !UUID.test(sub) || !ROLES.includes(role as never)) return done(null, false);
-        done(null, { kind: 'user', userId: sub, role: role as Actor extends { role: infer R } ? R : never });
+        const claimed = role as Role;
+        // Admin powers are checked against the roster: a demoted admin's token acts as a user.
+        if (claimed !== 'admin' || !currentRole) return done(null, { kind: 'user', userId: sub, role: claimed });
+        currentRole(sub).then((now) => done(null, { kind: 'user', userId: sub, role: now }), (error) => done(error));
       },
     ),
   );

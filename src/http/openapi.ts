@@ -302,6 +302,13 @@ export const openApiDocument = {
         responses: { '200': ok('The differences found; ok is true when there are none', ref('VerifyResult')), ...problems(400, 401, 403) },
       },
     },
+    '/metrics': {
+      get: {
+        tags: ['health'],
+        summary: 'Prometheus metrics (text exposition format)',
+        responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      },
+    },
     '/health': {
       get: {
         tags: ['health'],

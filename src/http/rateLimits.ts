@@ -41,6 +41,16 @@ export const createRateLimits = (settings: RateLimitSettings) => ({
     handler: tooMany('Too many requests; slow down', 'RATE_LIMITED'),
   }),
 
+  /** Calls without a token are counted per IP, so they cannot hammer protected routes for free. */
+  anonymous: rateLimit({
+    ...common(settings, 'anon:'),
+    windowMs: 60_000,
+    limit: settings.perMinute,
+    skip: (req) => req.get('authorization') !== undefined,
+    keyGenerator: (req) => ipKeyGenerator(req.ip ?? 'unknown'),
+    handler: tooMany('Too many requests; slow down', 'RATE_LIMITED'),
+  }),
+
   auth: rateLimit({
     ...common(settings, 'auth:'),
     windowMs: 60_000,

@@ -1,8 +1,24 @@
 import Joi from 'joi';
 import { ValidationError } from '../domain/errors.js';
 
+// PostgreSQL text and jsonb cannot hold NUL, and a lone UTF-16 surrogate is not text at all.
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** The paths of strings anywhere in a value that could not be stored. */
+const unstorable = (value: unknown, path: string[] = []): string[] => {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? [path.join('.')] : [];
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([k, v]) => [...(UNSTORABLE.test(k) ? [[...path, '(key)'].join('.')] : []), ...unstorable(v, [...path, k])]);
+};
+
 /** Validates and converts; every problem is reported at once, each naming its field. */
 export const validate = <T>(schema: Joi.Schema<T>, value: unknown, what: string): T => {
+  const bad = unstorable(value);
+  if (bad.length)
+    throw new ValidationError(
+      `Invalid ${what}`,
+      bad.map((field) => ({ field: field || what, message: 'must not contain NUL characters or unpaired surrogates' })),
+    );
   const { error, value: converted } = schema.validate(value ?? {}, {
     abortEarly: false,
     convert: true,
@@ -19,7 +35,19 @@ export const validate = <T>(schema: Joi.Schema<T>, value: unknown, what: string)
   return converted as T;
 };
 
-export const uuid = Joi.string().guid({ version: ['uuidv1', 'uuidv2', 'uuidv3', 'uuidv4', 'uuidv5', 'uuidv7', 'uuidv8'] });
+// Lower-cased, so one task has one stream whatever case a client writes its id in.
+export const uuid = Joi.string()
+  .guid({ version: ['uuidv1', 'uuidv2', 'uuidv3', 'uuidv4', 'uuidv5', 'uuidv7', 'uuidv8'] })
+  .lowercase();
+
+/** An ISO 8601 time between the years 1 and 9999, normalised to UTC with milliseconds. */
+export const isoDateTime = Joi.string()
+  .isoDate()
+  .custom((value: string, helpers) => {
+    const year = new Date(value).getUTCFullYear();
+    return year >= 1 && year <= 9999 ? value : helpers.error('date.range');
+  })
+  .messages({ 'date.range': '{{#label}} must be between the years 1 and 9999' });
 
 export const pagination = {
   page: Joi.number().integer().min(1).max(1_000_000).default(1),

@@ -135,11 +135,11 @@ export const runProjection = (deps: ProjectorDeps, projection: Projection, signa
           persistedAt = Date.now();
         };
         watermarks.advanced(projection.name, checkpoint);
-        state = 'live';
         while (!stopping && !signal?.aborted) {
           const { events, blocked } = await eventStore.readAll({ after: checkpoint, limit: batchSize });
           if (events.length === 0) {
             await persist();
+            state = 'live';
             await clearRecordedError();
             await wakeUp.wait(blocked ? BLOCKED_RETRY_MS : IDLE_POLL_MS);
             continue;
@@ -174,6 +174,7 @@ export const runProjection = (deps: ProjectorDeps, projection: Projection, signa
           if (scopes.length) await deps.invalidate?.(scopes).catch((error) => logger.warn('cache invalidation failed', { projection: projection.name, error: (error as Error).message }));
           checkpoint = to;
           watermarks.advanced(projection.name, checkpoint);
+          state = 'live';
           backoff = 500;
           await clearRecordedError();
         }

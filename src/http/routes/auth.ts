@@ -20,7 +20,7 @@ export type AuthRouteDeps = Readonly<{
 
 export const PASSWORD_MIN = 8;
 
-const email = Joi.string().trim().lowercase().email({ tlds: false }).max(254);
+const email = Joi.string().trim().lowercase().email({ tlds: false, allowUnicode: false }).max(254);
 const registerSchema = Joi.object({
   email: email.required(),
   name: Joi.string().trim().min(1).max(100).required(),

@@ -13,7 +13,7 @@ import type { Knex } from 'knex';
 import { cached, ownerScope, taskScope, type Cache } from '../../infra/cache/cache.js';
 import { createHash } from 'node:crypto';
 import { actorOf, commandOptions } from '../context.js';
-import { idParam, pagination, uuid, validate } from '../validation.js';
+import { idParam, isoDateTime, pagination, uuid, validate } from '../validation.js';
 
 export type TaskRouteDeps = Readonly<{
   knex: Knex;
@@ -24,7 +24,7 @@ export type TaskRouteDeps = Readonly<{
   now: () => Date;
 }>;
 
-const isoDate = Joi.string().isoDate();
+const isoDate = isoDateTime;
 const title = Joi.string().trim().min(1).max(TITLE_MAX);
 const description = Joi.string().max(DESCRIPTION_MAX).allow(null, '');
 const status = Joi.string().valid(...TASK_STATUSES);

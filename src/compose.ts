@@ -14,6 +14,7 @@ import { createApp } from './http/app.js';
 import { createAuthenticate } from './http/authenticate.js';
 import { idempotency, sweepIdempotencyKeys } from './http/idempotency.js';
 import { createRateLimits } from './http/rateLimits.js';
+import { adminRoutes } from './http/routes/admin.js';
 import { authRoutes } from './http/routes/auth.js';
 import { docsRoutes } from './http/routes/docs.js';
 import { healthRoutes } from './http/routes/health.js';
@@ -248,6 +249,7 @@ export const compose = async (
       taskRoutes({ knex, cache, eventStore, tasks, readYourWrites, now }),
       userRoutes({ knex, eventStore, users, readYourWrites, now }),
       notificationRoutes({ knex }),
+      adminRoutes({ knex, eventStore }),
     ],
   });
 

@@ -1,6 +1,7 @@
 // npm run bench [-- --quick] [-- --redis]: TaskFlow against baselines measured in the same run.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -171,6 +172,12 @@ const main = async () => {
     rmSync(dataDir, { recursive: true, force: true });
   }
 
+  console.log('observability overhead (request logs + metrics + tracing exported over OTLP)');
+  const overhead = await measureObservabilityOverhead();
+  results['observability overhead'] = overhead;
+  for (const [name, v] of Object.entries(overhead))
+    rows.push([`observability ${name}`, fmt(v.on), '', '', `(off: ${fmt(v.off)} req/s; on/off ${fmt(v.on / v.off, 3)})`]);
+
   const r = (k: string) => results[k] as { rps: number; p99: number };
   const goals = [
     ['cached GET ≥ 60% of express hello-world', r('GET /tasks/:id (cache warm)').rps / r('express hello-world').rps, 0.6],
@@ -205,6 +212,50 @@ const main = async () => {
   writeFileSync(path.join(ROOT, 'bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   writeFileSync(path.join(ROOT, `bench/results/${out.mode}${quick ? '-quick' : ''}.json`), `${JSON.stringify(out, null, 2)}\n`);
   console.log(`\nwrote bench/results/latest.json (${out.durationSeconds} s)`);
+};
+
+/** The same two requests against an instance with request logs, metrics and tracing off, then on. */
+const measureObservabilityOverhead = async () => {
+  // An OTLP sink that accepts every export, so tracing does its full work.
+  const sink = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  const sinkUrl = `http://127.0.0.1:${(sink.address() as { port: number }).port}`;
+  const measured: Record<'GET /tasks/:id' | 'POST /tasks', { off: number; on: number }> = {
+    'GET /tasks/:id': { off: NaN, on: NaN },
+    'POST /tasks': { off: NaN, on: NaN },
+  };
+  for (const mode of ['off', 'on'] as const) {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'taskflow-bench-'));
+    const server = await startTaskFlow({
+      TASKFLOW_DATA_DIR: dataDir,
+      RATE_LIMIT_PER_MINUTE: '1000000000',
+      DATABASE_URL: undefined,
+      REDIS_URL: undefined,
+      REQUEST_OBSERVABILITY: mode,
+      LOG_LEVEL: mode === 'on' ? 'info' : 'warn',
+      OTEL_EXPORTER_OTLP_ENDPOINT: mode === 'on' ? sinkUrl : undefined,
+    });
+    try {
+      const user = await json(`${server.url}/auth/login`, { method: 'POST', body: JSON.stringify({ email: 'user@example.com', password: 'user123' }) });
+      const headers = { authorization: `Bearer ${user.access_token}` };
+      const task = await json(`${server.url}/tasks`, { method: 'POST', token: user.access_token, body: JSON.stringify({ title: 'overhead' }) });
+      await new Promise((r) => setTimeout(r, 2500));
+      const get = { url: `${server.url}/tasks/${task.id}`, headers, connections: CONNECTIONS };
+      await load({ ...get, seconds: 1 });
+      measured['GET /tasks/:id'][mode] = check(await load({ ...get, seconds: SECONDS }), `GET ${mode}`).rps;
+      const post = { url: `${server.url}/tasks`, method: 'POST' as const, headers, body: JSON.stringify({ title: 'overhead' }), connections: CONNECTIONS };
+      measured['POST /tasks'][mode] = check(await load({ ...post, seconds: SECONDS }), `POST ${mode}`).rps;
+    } finally {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }
+  sink.close();
+  for (const [name, v] of Object.entries(measured)) console.log(`  ${name}: off ${fmt(v.off)} req/s, on ${fmt(v.on)} req/s (on/off ${fmt(v.on / v.off, 3)})`);
+  return measured;
 };
 
 /** Rebuilds the tasks projection of the running server's database with the CLI; null if unavailable. */

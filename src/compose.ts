@@ -235,7 +235,8 @@ export const compose = async (
 
   const app = createApp({
     logger,
-    observe: observeRequests(metrics),
+    ...(config.requestObservability ? { observe: observeRequests(metrics) } : {}),
+    requestLogs: config.requestObservability,
     publicRoutes: [
       docsRoutes(),
       metricsRoutes(metrics),

@@ -20,6 +20,8 @@ export type Config = Readonly<{
   notifyWebhookUrl: string | null;
   lockLeaseMs: number;
   instanceId: string | null;
+  /** false only to measure what request logs, metrics and tracing cost (bench/). */
+  requestObservability: boolean;
 }>;
 
 export class ConfigError extends Error {}
@@ -48,6 +50,7 @@ const schema = Joi.object({
   NOTIFY_WEBHOOK_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
   LOCK_LEASE_MS: Joi.number().integer().min(1000).max(600_000).default(10_000),
   INSTANCE_ID: Joi.string().pattern(/^[A-Za-z0-9._:-]{1,100}$/),
+  REQUEST_OBSERVABILITY: Joi.string().valid('on', 'off').default('on'),
 })
   .unknown(true);
 
@@ -81,5 +84,6 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
     notifyWebhookUrl: value.NOTIFY_WEBHOOK_URL ?? null,
     lockLeaseMs: value.LOCK_LEASE_MS,
     instanceId: value.INSTANCE_ID ?? null,
+    requestObservability: value.REQUEST_OBSERVABILITY === 'on',
   };
 };

@@ -20,6 +20,8 @@ export const createApp = (deps: {
   logger: Logger;
   /** Runs first on every request (tracing and metrics). */
   observe?: RequestHandler;
+  /** One log line per request (default on). */
+  requestLogs?: boolean;
   publicRoutes: readonly Routes[];
   /** Runs before authentication on protected routes (e.g. the per-IP limit of anonymous calls). */
   beforeAuthentication?: readonly RequestHandler[];
@@ -35,7 +37,8 @@ export const createApp = (deps: {
   app.set('trust proxy', 'loopback');
   app.set('query parser', 'simple');
   if (deps.observe) app.use(deps.observe);
-  app.use(correlationId, requestLog(deps.logger));
+  app.use(correlationId);
+  if (deps.requestLogs !== false) app.use(requestLog(deps.logger));
   app.use(requireJsonBody, express.json({ limit: BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }));
 
   const open = Router();

@@ -24,6 +24,8 @@ export type CommandOptions = Readonly<{
   context: CommandContext;
   correlationId: string;
   traceparent?: string;
+  /** The stream id was just generated (e.g. a new task's UUID): nothing to read before deciding. */
+  newStream?: boolean;
   /** Stamped into the metadata when the command comes from a lock holder. */
   fencing?: Readonly<{ lock: string; token: string }>;
   /** From If-Match: the client's view must be current, and a conflict is the client's to resolve. */
@@ -79,7 +81,8 @@ const decideAndAppend = async <Command extends { type: string }, E extends Event
 ): Promise<CommandResult<State>> => {
   const commandId = randomUUID();
   for (let attempt = 1; ; attempt++) {
-    const recorded = await eventStore.readStream(streamId);
+    // A stream named by an id generated for this command cannot exist yet: skip the first read.
+    const recorded = attempt === 1 && options.newStream ? [] : await eventStore.readStream(streamId);
     const state = recorded.reduce(
       (s, e) => decider.evolve(s, stamp(e as unknown as E, e.metadata.occurredAt)),
       decider.initialState(),

@@ -62,7 +62,7 @@ export const taskCommands = (deps: TaskCommandDeps) => {
       // Decide once up front so a refused command (e.g. 403) is reported before any lookup.
       decide(command, initialState(), context);
       if (userId !== (context.actor.kind === 'user' ? context.actor.userId : null)) await assertUserExists(userId);
-      return run(command.data.taskId, command, options);
+      return run(command.data.taskId, command, { ...options, newStream: true });
     },
 
     async update(taskId: string, changes: TaskChanges, options: CommandOptions) {

@@ -54,4 +54,9 @@ export const pagination = {
   limit: Joi.number().integer().min(1).max(100).default(10),
 };
 
-export const idParam = (value: unknown, what = 'id') => validate(Joi.object({ id: uuid.required() }).unknown(true), value, what).id as string;
+const ID_PARAM = Joi.object({ id: uuid.required() }).unknown(true);
+const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** The `:id` path parameter as a lower-case UUID; the common canonical form skips joi. */
+export const idParam = (value: { id?: unknown }, what = 'id') =>
+  typeof value.id === 'string' && CANONICAL_UUID.test(value.id) ? value.id : (validate(ID_PARAM, value, what).id as string);

@@ -119,7 +119,7 @@ export const taskRoutes = (deps: TaskRouteDeps) => (router: Router) => {
 
   router.get('/tasks/:id', async (req, res) => {
     const id = idParam(req.params);
-    const at = validate(pointInTimeSchema, req.query, 'query') as { version?: number; asOf?: string };
+    const at = (Object.keys(req.query).length ? validate(pointInTimeSchema, req.query, 'query') : {}) as { version?: number; asOf?: string };
     if (at.version !== undefined || at.asOf !== undefined)
       return sendTask(res, 200, await getTaskAt(eventStore, actorOf(res), id, at));
     const bypass = await awaitOwnWrites(res);

@@ -78,6 +78,11 @@ console.log(`seeded ${seeded} events in ${((performance.now() - seedStarted) / 1
 const result = await rebuildProjection(system, 'tasks', { batchSize: Number(values.batch) });
 const [{ count }] = (await system.knex('tasks').count({ count: '*' })) as [{ count: string }];
 console.log(`rebuilt tasks: ${result.events} events in ${result.seconds} s = ${result.eventsPerSecond} events/s (batch ${values.batch}); ${count} task rows`);
+// Speed means nothing if events were skipped: every task must be there.
+if (result.events < seeded || Number(count) !== TASKS) {
+  console.error(`WRONG RESULT: ${result.events} of ${seeded} events read, ${count} of ${TASKS} task rows`);
+  process.exitCode = 1;
+}
 
 await system.close();
 await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);

@@ -33,6 +33,9 @@ export const formatStatus = (statuses: readonly ProjectionStatus[]) => {
 
 const TASK_KEYS: readonly (keyof Task)[] = ['id', 'title', 'description', 'status', 'priority', 'dueDate', 'userId', 'isOverdue', 'version', 'createdAt', 'updatedAt'];
 
+/** The task's fields in the order the API documents them. */
+export const orderedTask = (task: Task) => Object.fromEntries(TASK_KEYS.map((key) => [key, task[key]]));
+
 export const formatTask = (task: Task) => {
   const width = Math.max(...TASK_KEYS.map((k) => k.length)) + 1;
   return TASK_KEYS.map((key) => `${`${key}:`.padEnd(width)} ${task[key] === null ? '(none)' : String(task[key])}`).join('\n');
@@ -64,7 +67,7 @@ const formatDifference = (d: Difference) =>
 export const formatVerify = (reports: readonly VerifyReport[]) =>
   reports
     .flatMap((r) => [
-      `${r.projection}: ${Object.entries(r.rows).map(([table, n]) => `${n} ${table} rows`).join(', ')} checked against ${r.events} events (up to checkpoint ${r.checkpoint}): ` +
+      `${r.projection}: ${Object.entries(r.rows).map(([table, n]) => `${table} (${n} row${n === 1 ? '' : 's'})`).join(' and ')} checked against ${r.events} events up to checkpoint ${r.checkpoint}: ` +
         (r.differenceCount ? `${r.differenceCount} difference${r.differenceCount === 1 ? '' : 's'}` : 'no differences'),
       ...r.differences.map((d) => `  ${formatDifference(d)}`),
       ...(r.differenceCount > r.differences.length ? [`  … and ${r.differenceCount - r.differences.length} more`] : []),

@@ -1,23 +1,31 @@
 import 'dotenv/config';
-import { Command, InvalidArgumentError } from 'commander';
-import { compose, openDatabase, SERVER_ROLES, type ServerRole } from '../compose.js';
-import { createKnex } from '../infra/db/knex.js';
-import { migrateToLatest } from '../infra/db/migrate.js';
-import { seedDemoUsers } from '../seed.js';
-import { printWelcome, startServer } from '../server.js';
+import { Command } from 'commander';
+import type { ServerRole } from '../compose.js';
+import { CliError, fail } from './failure.js';
 import { registerOperations } from './operations.js';
-import { fail, withConfig } from './system.js';
+
+// Each command imports what it needs when it runs, so a mistyped argument is answered at once.
+
+// A reader that stops early (`taskflow audit verify | head`) ends the command quietly.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(0);
+  });
 
 const program = new Command('taskflow').description('TaskFlow: event-sourced task service');
 
 program
   .command('serve')
   .description('run the service')
-  .option('--role <role>', `what this instance runs: ${SERVER_ROLES.join(' | ')}`, (value: string) => {
-    if (!SERVER_ROLES.includes(value as ServerRole)) throw new InvalidArgumentError(`expected one of ${SERVER_ROLES.join(', ')}`);
-    return value as ServerRole;
-  }, 'all')
+  .option('--role <role>', 'what this instance runs: api | projector | worker | scheduler | all', 'all')
   .action(async ({ role }: { role: ServerRole }) => {
+    const [{ SERVER_ROLES }, { startServer, printWelcome }, { withConfig }] = await Promise.all([
+      import('../compose.js'),
+      import('../server.js'),
+      import('./system.js'),
+    ]);
+    if (!SERVER_ROLES.includes(role)) fail(new CliError(`error: option '--role <role>' argument '${role}' is invalid. expected one of ${SERVER_ROLES.join(', ')}`));
     const { config, logger } = withConfig();
     const server = await startServer(config, logger, role).catch(fail);
     // Our shutdown stops the embedded database last, after HTTP and projections have drained.
@@ -37,6 +45,12 @@ program
   .command('migrate')
   .description('bring the database schema up to date')
   .action(async () => {
+    const [{ openDatabase }, { createKnex }, { migrateToLatest }, { withConfig }] = await Promise.all([
+      import('../compose.js'),
+      import('../infra/db/knex.js'),
+      import('../infra/db/migrate.js'),
+      import('./system.js'),
+    ]);
     const { config, logger } = withConfig();
     const database = await openDatabase(config, logger).catch(fail);
     const knex = createKnex(database.url, { max: 2 });
@@ -55,6 +69,7 @@ program
   .command('seed')
   .description('register the demo users if they do not exist')
   .action(async () => {
+    const [{ compose, openDatabase }, { seedDemoUsers }, { withConfig }] = await Promise.all([import('../compose.js'), import('../seed.js'), import('./system.js')]);
     const { config, logger } = withConfig();
     const database = await openDatabase(config, logger).catch(fail);
     const system = await compose(config, database, { logger, role: 'api', poolSize: 2 }).catch(fail);

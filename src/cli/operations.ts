@@ -4,9 +4,13 @@ import { READ_MODELS, readModelNamed } from '../operations/projections.js';
 import { replayTask, taskAuditTrail } from '../operations/audit.js';
 import { projectionStatus } from '../operations/status.js';
 import { verifyReadModels } from '../operations/verify.js';
-import { formatHistory, formatStatus, formatTask, formatVerify } from './format.js';
+import { formatHistory, formatStatus, formatTask, formatVerify, orderedTask } from './format.js';
 import { progressReporter } from './progress.js';
-import { CliError, fail, runCommand } from './system.js';
+import type { System } from '../compose.js';
+import { CliError, fail } from './failure.js';
+
+/** Opens the system (the heavy imports) only once the arguments are known to be good. */
+const runCommand = async (command: (system: System) => Promise<number | void>) => (await import('./system.js')).runCommand(command);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -90,7 +94,7 @@ export const registerOperations = (program: Command) => {
     .action((taskId: string, { version, at, json }: { version?: number; at?: string; json?: boolean }) =>
       runCommand(async (system) => {
         const task = await replayTask(system.eventStore, taskId, { ...(version ? { version } : {}), ...(at ? { asOf: at } : {}) });
-        if (json) return printJson(task);
+        if (json) return printJson(orderedTask(task));
         const when = version ? `at version ${version}` : at ? `as of ${at}` : 'now';
         console.log(`Task ${taskId} ${when}, folded from the log\n${formatTask(task)}`);
       }),

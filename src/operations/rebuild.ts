@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { ConflictError } from '../domain/errors.js';
-import { LOG_START, type LogPosition } from '../domain/event.js';
+import { compareLogPositions, LOG_START, type LogPosition } from '../domain/event.js';
 import type { Cache } from '../infra/cache/cache.js';
 import type { EventStore, ReadAllResult } from '../infra/eventstore/eventStore.js';
 import { readLeaseRecords, type LeaderLock, type Lease } from '../infra/lock/lock.js';
@@ -79,10 +79,12 @@ export const rebuildProjection = async (deps: RebuildDeps, name: string, options
   try {
     const startedAt = performance.now();
     let position = await prepareShadow(knex, live, checkpointName);
-    const [all, remaining] = await Promise.all([eventStore.lagAfter(LOG_START), eventStore.lagAfter(position)]);
-    const resumedAt = all.events - remaining.events;
+    const resumed = compareLogPositions(position, LOG_START) > 0;
+    const [all, remaining] = await Promise.all([resumed ? eventStore.lagAfter(LOG_START) : null, eventStore.lagAfter(position)]);
+    // Counted a moment apart while writes arrive: never below zero.
+    const resumedAt = all ? Math.max(0, all.events - remaining.events) : 0;
     let done = resumedAt;
-    let total = all.events;
+    let total = resumedAt + remaining.events;
     let totalCheckedAt = Date.now();
     const report = async (phase: RebuildProgress['phase']) => {
       if (done > total || Date.now() - totalCheckedAt > TOTAL_REFRESH_MS) {

@@ -66,6 +66,23 @@ describe('PostgreSQL event store: gap safety and immutability', () => {
     }
   });
 
+  it('orders the log by transaction id as a number, also across a power of ten', async () => {
+    const store = createPostgresEventStore(pool, db.url);
+    try {
+      // Transaction ids written by hand, small enough to be in the past of any server.
+      for (const [tx, type] of [[100, 'Later'], [99, 'Earlier']] as const)
+        await pool.query(
+          `INSERT INTO events (transaction_id, stream_id, stream_version, event_id, type, data, metadata, occurred_at)
+           VALUES ($1::text::xid8, $2, 1, $3, $4, '{}', '{}', now())`,
+          [String(tx), `order-${randomUUID()}`, randomUUID(), type],
+        );
+      const { events } = await store.readAll({ after: LOG_START, limit: 2 });
+      expect(events.map((e) => [e.type, e.position.tx])).toEqual([['Earlier', 99n], ['Later', 100n]]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('refuses to change or delete a recorded event', async () => {
     await expect(pool.query(`UPDATE events SET type = 'Forged'`)).rejects.toThrow(/append-only/);
     await expect(pool.query('DELETE FROM events')).rejects.toThrow(/append-only/);

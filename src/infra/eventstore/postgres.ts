@@ -8,7 +8,7 @@ const NOTIFY_COALESCE_MS = 2;
 
 type EventRow = {
   global_position: string;
-  transaction_id: string;
+  tx: string;
   stream_id: string;
   stream_version: number;
   type: string;
@@ -17,14 +17,16 @@ type EventRow = {
   safe?: boolean;
 };
 
-const COLUMNS = 'global_position, transaction_id::text AS transaction_id, stream_id, stream_version, type, data, metadata';
+// The transaction id goes out as text under another name: an output column named
+// transaction_id would make ORDER BY sort the text, and "1000000" sorts before "999999".
+const COLUMNS = 'global_position, transaction_id::text AS tx, stream_id, stream_version, type, data, metadata';
 
 const toRecorded = (row: EventRow): RecordedEvent => ({
   type: row.type,
   data: row.data,
   streamId: row.stream_id,
   streamVersion: row.stream_version,
-  position: { tx: BigInt(row.transaction_id), pos: BigInt(row.global_position) },
+  position: { tx: BigInt(row.tx), pos: BigInt(row.global_position) },
   metadata: row.metadata,
 });
 
@@ -38,7 +40,7 @@ const APPEND = `
        unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::timestamptz[])
          WITH ORDINALITY AS e(event_id, type, data, metadata, occurred_at, ord)
   WHERE current.version = $2
-  RETURNING stream_version, global_position, transaction_id::text AS transaction_id`;
+  RETURNING stream_version, global_position, transaction_id::text AS tx`;
 
 // Events whose transaction id is below the snapshot's xmin belong to transactions that have all
 // ended, so nothing can commit before them later: only that prefix is handed out.
@@ -46,7 +48,7 @@ const READ_ALL = `
   SELECT ${COLUMNS}, transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AS safe
   FROM events
   WHERE (transaction_id, global_position) > ($1::text::xid8, $2::bigint)
-  ORDER BY transaction_id, global_position
+  ORDER BY events.transaction_id, events.global_position
   LIMIT $3`;
 
 export const createPostgresEventStore = (pool: pg.Pool, connectionString: string): EventStore => {
@@ -105,7 +107,7 @@ export const createPostgresEventStore = (pool: pg.Pool, connectionString: string
 
     async appendToStream(streamId: string, events: readonly NewEvent[], { expectedVersion }: { expectedVersion: number }) {
       if (events.length === 0) throw new Error('appendToStream needs at least one event');
-      let rows: { stream_version: number; global_position: string; transaction_id: string }[];
+      let rows: { stream_version: number; global_position: string; tx: string }[];
       try {
         ({ rows } = await pool.query(APPEND, [
           streamId,
@@ -132,7 +134,7 @@ export const createPostgresEventStore = (pool: pg.Pool, connectionString: string
       const last = rows.reduce((a, b) => (a.stream_version > b.stream_version ? a : b));
       return {
         nextVersion: last.stream_version,
-        position: { tx: BigInt(last.transaction_id), pos: BigInt(last.global_position) },
+        position: { tx: BigInt(last.tx), pos: BigInt(last.global_position) },
       } satisfies AppendResult;
     },
 

@@ -12,7 +12,7 @@ import { findCheckpoint } from '../../src/projections/checkpoints.js';
 import { runProjection, type ProjectionRunner } from '../../src/projections/runtime.js';
 import { tasksProjectionFor } from '../../src/projections/tasks.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { ROOT, runCli } from '../support/process.js';
+import { cleanEnv, ROOT, runCli } from '../support/process.js';
 
 // The operator tooling on a real PostgreSQL, with the whole service running: its projection
 // runners keep serving while rebuilds write shadow tables and swap them in.
@@ -150,7 +150,8 @@ describe('operator tooling: rebuild, replay, audit', () => {
     // A tiny batch, so the first run is still going when the second starts and when it is killed.
     const first = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'projections', 'rebuild', 'tasks', '--batch', '2', '--json'], {
       cwd: ROOT,
-      env: { ...process.env, ...env },
+      // The same environment as runCli gives the second run, so both take the same kind of lock.
+      env: cleanEnv(env),
       stdio: 'ignore',
     });
     const exited = new Promise<void>((resolve) => first.on('exit', () => resolve()));

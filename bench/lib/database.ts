@@ -38,7 +38,7 @@ export const seedTasks = async (url: string, count: number, owners: readonly str
          jsonb_build_object('taskId', s.id, 'title', 'Seeded task ' || s.g, 'description', 'seeded for the benchmark',
            'status', (ARRAY['PENDING','IN_PROGRESS','COMPLETED'])[1 + s.g % 3],
            'priority', (ARRAY['LOW','MEDIUM','HIGH'])[1 + s.g % 3],
-           'dueDate', to_char(now() + (s.g % 90) * interval '1 day', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+           'dueDate', to_char(now() + (1 + s.g % 90) * interval '1 day', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
            'userId', ($3::text[])[1 + s.g % array_length($3::text[], 1)]),
          jsonb_build_object('eventId', s.event_id, 'occurredAt', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
            'actor', 'system', 'correlationId', 'bench-seed', 'causationId', NULL, 'schemaVersion', 1),

@@ -58,6 +58,8 @@ export const healthRoutes = (deps: HealthDeps) => (router: Router) => {
       const [checkpoints, leases] = await Promise.all([readCheckpoints(knex), readLeaseRecords(knex)]);
       const local = new Map(deps.projections().map((r) => [r.name, r.status()]));
       for (const [name, at] of checkpoints) {
+        // `<name>@rebuild` rows are a rebuild's own progress, not a projection.
+        if (name.includes('@')) continue;
         const lag = await deps.eventStore.lagAfter(at);
         const lease = leases.find((l) => l.name === `projection:${name}` && l.live);
         projections[name] = {

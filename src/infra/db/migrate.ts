@@ -6,6 +6,7 @@ import * as notificationsIdempotency from './migrations/004_notifications_idempo
 import * as lockLeases from './migrations/005_lock_leases.js';
 import * as projectionStatus from './migrations/006_projection_status.js';
 import * as notifyAfterCommit from './migrations/007_events_notify_after_commit.js';
+import * as taskSortIndexes from './migrations/008_task_sort_indexes.js';
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '005_lock_leases': lockLeases,
   '006_projection_status': projectionStatus,
   '007_events_notify_after_commit': notifyAfterCommit,
+  '008_task_sort_indexes': taskSortIndexes,
 };
 
 const migrationSource: Knex.MigrationSource<string> = {

@@ -1,3 +1,5 @@
+import { writeSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import winston from 'winston';
 
 export type Logger = winston.Logger;
@@ -22,6 +24,41 @@ const redactFormat = winston.format((info) => {
   return info;
 });
 
+const FLUSH_MS = 20;
+const FLUSH_BYTES = 64 * 1024;
+
+/**
+ * stdout with lines gathered for a few milliseconds and written together: one write per line
+ * (a system call each) cost more than everything else a cached read does. Whatever is still
+ * buffered is written synchronously when the process exits.
+ */
+const bufferedStdout = () => {
+  let chunks: Buffer[] = [];
+  let size = 0;
+  let timer: NodeJS.Timeout | null = null;
+  const flush = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    if (!size) return;
+    const data = Buffer.concat(chunks, size);
+    chunks = [];
+    size = 0;
+    process.stdout.write(data);
+  };
+  process.once('exit', () => {
+    if (size) writeSync(1, Buffer.concat(chunks, size));
+  });
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= FLUSH_BYTES) flush();
+      else timer ??= setTimeout(flush, FLUSH_MS);
+      done();
+    },
+  });
+};
+
 export const createLogger = (level: string, pretty = process.env.NODE_ENV === 'development'): Logger =>
   winston.createLogger({
     level,
@@ -30,7 +67,13 @@ export const createLogger = (level: string, pretty = process.env.NODE_ENV === 'd
       winston.format.timestamp(),
       pretty ? winston.format.combine(winston.format.colorize(), winston.format.simple()) : winston.format.json(),
     ),
-    transports: [new winston.transports.Console({ stderrLevels: ['error'] })],
+    // Errors go straight to stderr; the rest through the buffer on stdout.
+    transports: pretty
+      ? [new winston.transports.Console({ stderrLevels: ['error'] })]
+      : [
+          new winston.transports.Stream({ stream: bufferedStdout(), level, format: winston.format((info) => (info.level === 'error' ? false : info))() }),
+          new winston.transports.Console({ level: 'error', stderrLevels: ['error'] }),
+        ],
   });
 
 export const silentLogger = (): Logger => winston.createLogger({ silent: true, transports: [new winston.transports.Console()] });

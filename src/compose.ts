@@ -26,6 +26,7 @@ import type { Cache } from './infra/cache/cache.js';
 import type { Knex } from 'knex';
 import type { EventStore } from './infra/eventstore/eventStore.js';
 import { instrumentEventStore } from './infra/eventstore/instrumented.js';
+import { shareLogReads } from './infra/eventstore/sharedReads.js';
 import { createMetrics, type Metrics } from './infra/metrics.js';
 import { metricsRoutes, observeRequests } from './http/observability.js';
 import { readCheckpoints } from './projections/checkpoints.js';
@@ -152,9 +153,11 @@ export const compose = async (
   const pool = createPgPool(database.url, poolSize);
   // The log lives in EventStoreDB when EVENTSTORE_URL is set; read models and checkpoints stay in PostgreSQL.
   const metrics = createMetrics();
-  const eventStore = instrumentEventStore(
-    config.eventStoreUrl ? createEventStoreDbEventStore(config.eventStoreUrl) : createPostgresEventStore(pool, database.url),
-    metrics.appendDuration,
+  const eventStore = shareLogReads(
+    instrumentEventStore(
+      config.eventStoreUrl ? createEventStoreDbEventStore(config.eventStoreUrl) : createPostgresEventStore(pool, database.url),
+      metrics.appendDuration,
+    ),
   );
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : null;
   const bus = redis ? null : createPgInvalidationBus(pool, database.url);

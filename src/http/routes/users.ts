@@ -27,8 +27,12 @@ export const userRoutes = (deps: UserRouteDeps) => (router: Router) => {
   router.get('/users/me', async (_req, res) => {
     await awaitOwnWrites(res);
     const user = await getUser(knex, actorOf(res).userId);
-    if (!user) throw new NotFoundError('User not found', 'USER_NOT_FOUND');
-    res.json(user);
+    if (user) return res.json(user);
+    // A signed-in user always exists: if the read model has not caught up yet (e.g. seeded at
+    // start-up a moment ago), answer from the log.
+    const account = await findAccount(eventStore, actorOf(res).userId);
+    if (!account) throw new NotFoundError('User not found', 'USER_NOT_FOUND');
+    res.json(publicUser(account));
   });
 
   router.get('/users', async (req, res) => {

@@ -6,7 +6,6 @@ import { decide, type TaskChanges, type TaskCommand } from '../domain/task/decid
 import { taskStreamId, type TaskEvent } from '../domain/task/events.js';
 import { evolve, initialState, type TaskState } from '../domain/task/state.js';
 import { userStreamId } from '../domain/user/events.js';
-import type { EventStore } from '../infra/eventstore/eventStore.js';
 import { handleCommand, type CommandDeps, type CommandOptions, type CommandResult, type Decider } from './handleCommand.js';
 
 export const taskDecider: Decider<TaskCommand, TaskEvent, TaskState> = { decide, evolve, initialState };

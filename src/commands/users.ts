@@ -29,7 +29,6 @@ import {
   type RosterState,
   type UserState,
 } from '../domain/user/state.js';
-import type { EventStore } from '../infra/eventstore/eventStore.js';
 import { findUserInLog } from '../queries/credentials.js';
 import { handleCommand, type CommandDeps, type CommandOptions, type Decider } from './handleCommand.js';
 

@@ -16,7 +16,8 @@ export type UserState = Readonly<{ kind: 'missing' }> | Readonly<{ kind: 'regist
 
 export const initialState = (): UserState => ({ kind: 'missing' });
 
-export const evolve = (state: UserState, event: Stamped<UserEvent>): UserState => {
+// A user stream holds only its registration; role changes live in the roster stream.
+export const evolve = (_state: UserState, event: Stamped<UserEvent>): UserState => {
   switch (event.type) {
     case 'UserRegistered': {
       const { userId, ...rest } = event.data;

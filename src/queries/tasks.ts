@@ -58,7 +58,9 @@ export const listTasks = async (knex: Knex, scope: TaskScope, filters: TaskFilte
     return q;
   };
   const direction = filters.sortOrder === 'ASC' ? 'asc' : 'desc';
-  const [rows, [{ count }]] = await Promise.all([
+  const fromStats = totalFromStats(filters);
+  const owners = [scope.ownerId, filters.userId].filter((o): o is string => Boolean(o));
+  const [rows, total] = await Promise.all([
     where(knex<TaskRow>(TASKS_TABLE).select('*'))
       .orderBy([
         { column: SORT_COLUMN[filters.sortBy], order: direction, nulls: 'last' },
@@ -66,13 +68,32 @@ export const listTasks = async (knex: Knex, scope: TaskScope, filters: TaskFilte
       ])
       .limit(filters.limit)
       .offset((filters.page - 1) * filters.limit),
-    where(knex(TASKS_TABLE).count<{ count: string }[]>({ count: '*' })),
+    fromStats && new Set(owners).size <= 1
+      ? knex(TASK_STATS_TABLE)
+          .modify((q) => (owners.length ? q.where('user_id', owners[0]) : q))
+          .first(knex.raw(`coalesce(sum(${fromStats}), 0)::int AS total`))
+          .then((row: { total: number } | undefined) => row?.total ?? 0)
+      : where(knex(TASKS_TABLE).count<{ count: string }[]>({ count: '*' })).then(([{ count }]) => Number(count)),
   ]);
-  const total = Number(count);
   return {
     data: (rows as TaskRow[]).map(rowToTask),
     meta: { total, page: filters.page, limit: filters.limit, totalPages: Math.ceil(total / filters.limit) },
   };
+};
+
+/**
+ * `meta.total` from the per-owner counters (kept in the same transaction as the rows) when the
+ * filters are exactly one of them, instead of counting every matching row.
+ */
+const totalFromStats = (filters: TaskFilters): string | null => {
+  const { status, priority, overdue, search, dueBefore, dueAfter } = filters;
+  if (search || dueBefore || dueAfter) return null;
+  const given = [status, priority, overdue].filter((f) => f !== undefined).length;
+  if (given === 0) return 'total';
+  if (given > 1) return null;
+  if (status) return { PENDING: 'pending', IN_PROGRESS: 'in_progress', COMPLETED: 'completed' }[status];
+  if (priority) return priority === 'HIGH' ? 'high_priority' : null;
+  return overdue ? 'overdue' : 'total - overdue';
 };
 
 export type TaskStats = Readonly<{

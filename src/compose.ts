@@ -29,7 +29,7 @@ import { instrumentEventStore } from './infra/eventstore/instrumented.js';
 import { shareLogReads } from './infra/eventstore/sharedReads.js';
 import { createMetrics, type Metrics } from './infra/metrics.js';
 import { metricsRoutes, observeRequests } from './http/observability.js';
-import { readCheckpoints } from './projections/checkpoints.js';
+import { projectionStatus } from './operations/status.js';
 import { createMemoryCache } from './infra/cache/memory.js';
 import { createPgInvalidationBus } from './infra/cache/pgBus.js';
 import { createRedisCache } from './infra/cache/redis.js';
@@ -106,28 +106,17 @@ const registerCollectors = (
   metrics: Metrics,
   deps: { knex: Knex; eventStore: EventStore; queue: Pick<JobQueue<unknown>, 'counts'>; locks: () => readonly ExclusiveRunner[] },
 ) => {
-  let lags: Promise<Map<string, { events: number; seconds: number }>> | null = null;
-  // Both lag gauges share one read of the checkpoints per scrape.
-  const readLags = () =>
-    (lags ??= (async () => {
-      const result = new Map<string, { events: number; seconds: number }>();
-      for (const [name, at] of await readCheckpoints(deps.knex)) {
-        if (name.includes('@')) continue;
-        const lag = await deps.eventStore.lagAfter(at);
-        const seconds = lag.events && lag.newestRecordedAt ? Math.max(0, (Date.now() - Date.parse(lag.newestRecordedAt)) / 1000) : 0;
-        result.set(name, { events: lag.events, seconds });
-      }
-      setTimeout(() => (lags = null), 500).unref();
-      return result;
-    })().catch((error) => {
-      lags = null;
-      throw error;
-    }));
+  // Both lag gauges share one read of the projection status per scrape.
+  let statuses: ReturnType<typeof projectionStatus> | null = null;
+  const readStatuses = () => {
+    statuses ??= projectionStatus(deps).finally(() => setTimeout(() => (statuses = null), 500).unref());
+    return statuses;
+  };
   metrics.gauge('taskflow_projection_lag_events', 'Events in the log not yet applied, per projection', ['projection'], async (g) => {
-    for (const [projection, lag] of await readLags()) g.set({ projection }, lag.events);
+    for (const s of await readStatuses()) g.set({ projection: s.name }, s.lagEvents);
   });
   metrics.gauge('taskflow_projection_lag_seconds', 'Age of the oldest unapplied event (0 when caught up), per projection', ['projection'], async (g) => {
-    for (const [projection, lag] of await readLags()) g.set({ projection }, lag.seconds);
+    for (const s of await readStatuses()) g.set({ projection: s.name }, s.lagSeconds);
   });
   metrics.gauge('taskflow_queue_jobs', 'Jobs in the notification queue, by state', ['state'], async (g) => {
     for (const [state, count] of Object.entries(await deps.queue.counts().catch(() => ({})))) g.set({ state }, count);

@@ -5,7 +5,7 @@ import type { EventStore } from '../../infra/eventstore/eventStore.js';
 import type { ExclusiveRunner } from '../../infra/lock/exclusive.js';
 import { readLeaseRecords } from '../../infra/lock/lock.js';
 import type { JobQueue } from '../../infra/queue/jobQueue.js';
-import { readCheckpoints } from '../../projections/checkpoints.js';
+import { projectionStatus } from '../../operations/status.js';
 import type { ProjectionRunner } from '../../projections/runtime.js';
 
 export type HealthDeps = Readonly<{
@@ -55,21 +55,12 @@ export const healthRoutes = (deps: HealthDeps) => (router: Router) => {
     let locks: Record<string, unknown> = {};
     let queue: Record<string, number> | null = null;
     if (postgres.status === 'up') {
-      const [checkpoints, leases] = await Promise.all([readCheckpoints(knex), readLeaseRecords(knex)]);
+      // The same status the CLI prints; what runs in this process adds its own state and error.
+      const [statuses, leases] = await Promise.all([projectionStatus(deps), readLeaseRecords(knex)]);
       const local = new Map(deps.projections().map((r) => [r.name, r.status()]));
-      for (const [name, at] of checkpoints) {
-        // `<name>@rebuild` rows are a rebuild's own progress, not a projection.
-        if (name.includes('@')) continue;
-        const lag = await deps.eventStore.lagAfter(at);
-        const lease = leases.find((l) => l.name === `projection:${name}` && l.live);
-        projections[name] = {
-          state: local.get(name)?.state ?? (lease ? 'remote' : 'unowned'),
-          lastError: local.get(name)?.lastError ?? null,
-          owner: lease?.holder ?? null,
-          checkpoint: `${at.tx}/${at.pos}`,
-          lagEvents: lag.events,
-          lagSeconds: lag.newestRecordedAt && lag.events ? Math.max(0, (Date.now() - Date.parse(lag.newestRecordedAt)) / 1000) : 0,
-        };
+      for (const status of statuses) {
+        const here = local.get(status.name);
+        projections[status.name] = { ...status, state: here?.state ?? status.state, lastError: here?.lastError ?? status.lastError };
       }
       locks = Object.fromEntries(leases.map((l) => [l.name, { holder: l.live ? l.holder : null, fencingToken: l.fencingToken, expiresAt: l.expiresAt }]));
       queue = await deps.queue.counts().catch(() => null);

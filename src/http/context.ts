@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import type { Actor } from '../domain/actor.js';
+import { ForbiddenError } from '../domain/errors.js';
 import type { CommandOptions } from '../commands/handleCommand.js';
 import type { Logger } from '../infra/logger.js';
 
@@ -36,6 +37,10 @@ export const requestLog =
   };
 
 export const actorOf = (res: Response): Actor & { kind: 'user' } => res.locals.actor as Actor & { kind: 'user' };
+
+export const requireAdmin = (res: Response) => {
+  if (actorOf(res).role !== 'admin') throw new ForbiddenError('This needs the admin role', 'ADMIN_ONLY');
+};
 
 export const commandOptions = (res: Response, now: () => Date, expectedVersion?: number): CommandOptions => ({
   context: { now: now().toISOString(), actor: actorOf(res) },

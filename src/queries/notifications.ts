@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { NOTIFICATIONS_TABLE, type NotificationRow } from '../notifications/overdueNotifications.js';
-import type { Page } from './tasks.js';
+import { pageOf, type Page } from './tasks.js';
 
 export type NotificationView = Readonly<{ id: string; type: string; taskId: string; createdAt: string }>;
 
@@ -15,8 +15,10 @@ export const listNotifications = async (
     mine().count<{ count: string }[]>({ count: '*' }),
   ]);
   const total = Number(count);
-  return {
-    data: (rows as NotificationRow[]).map((r) => ({ id: r.id, type: r.type, taskId: r.task_id, createdAt: new Date(r.created_at).toISOString() })),
-    meta: { total, page, limit, totalPages: Math.ceil(total / limit) },
-  };
+  return pageOf(
+    (rows as NotificationRow[]).map((r) => ({ id: r.id, type: r.type, taskId: r.task_id, createdAt: new Date(r.created_at).toISOString() })),
+    total,
+    page,
+    limit,
+  );
 };

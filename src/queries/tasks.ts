@@ -25,6 +25,11 @@ export type TaskFilters = Readonly<{
 
 export type Page<T> = Readonly<{ data: T[]; meta: { total: number; page: number; limit: number; totalPages: number } }>;
 
+export const pageOf = <T>(data: T[], total: number, page: number, limit: number): Page<T> => ({
+  data,
+  meta: { total, page, limit, totalPages: Math.ceil(total / limit) },
+});
+
 const SORT_COLUMN: Record<TaskSortField, string> = {
   createdAt: 'created_at',
   updatedAt: 'updated_at',
@@ -75,10 +80,7 @@ export const listTasks = async (knex: Knex, scope: TaskScope, filters: TaskFilte
           .then((row: { total: number } | undefined) => row?.total ?? 0)
       : where(knex(TASKS_TABLE).count<{ count: string }[]>({ count: '*' })).then(([{ count }]) => Number(count)),
   ]);
-  return {
-    data: (rows as TaskRow[]).map(rowToTask),
-    meta: { total, page: filters.page, limit: filters.limit, totalPages: Math.ceil(total / filters.limit) },
-  };
+  return pageOf((rows as TaskRow[]).map(rowToTask), total, filters.page, filters.limit);
 };
 
 /**

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Role } from '../domain/actor.js';
 import { USERS_TABLE, type UserRow } from '../projections/users.js';
-import type { Page } from './tasks.js';
+import { pageOf, type Page } from './tasks.js';
 
 export type UserView = Readonly<{ id: string; email: string; name: string; role: Role; createdAt: string; updatedAt: string }>;
 
@@ -25,5 +25,5 @@ export const listUsers = async (knex: Knex, { page, limit }: { page: number; lim
     knex(USERS_TABLE).count<{ count: string }[]>({ count: '*' }),
   ]);
   const total = Number(count);
-  return { data: (rows as UserRow[]).map(rowToUserView), meta: { total, page, limit, totalPages: Math.ceil(total / limit) } };
+  return pageOf((rows as UserRow[]).map(rowToUserView), total, page, limit);
 };

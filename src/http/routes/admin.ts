@@ -1,12 +1,11 @@
-import type { Response, Router } from 'express';
+import type { Router } from 'express';
 import Joi from 'joi';
 import type { Knex } from 'knex';
-import { ForbiddenError } from '../../domain/errors.js';
 import type { EventStore } from '../../infra/eventstore/eventStore.js';
 import { READ_MODELS } from '../../operations/projections.js';
 import { projectionStatus } from '../../operations/status.js';
 import { verifyReadModels } from '../../operations/verify.js';
-import { actorOf } from '../context.js';
+import { requireAdmin } from '../context.js';
 import { validate } from '../validation.js';
 
 export type AdminRouteDeps = Readonly<{ knex: Knex; eventStore: EventStore }>;
@@ -15,9 +14,6 @@ const verifyQuery = Joi.object({ projection: Joi.string().valid(...READ_MODELS.m
 
 /** The operator tooling of the CLI, over HTTP for admins: projection status and read-model verification. */
 export const adminRoutes = (deps: AdminRouteDeps) => (router: Router) => {
-  const requireAdmin = (res: Response) => {
-    if (actorOf(res).role !== 'admin') throw new ForbiddenError('This needs the admin role', 'ADMIN_ONLY');
-  };
 
   router.get('/admin/projections', async (req, res) => {
     requireAdmin(res);

@@ -3,12 +3,12 @@ import Joi from 'joi';
 import type { Knex } from 'knex';
 import type { UserCommands } from '../../commands/users.js';
 import { ROLES } from '../../domain/actor.js';
-import { ForbiddenError, NotFoundError } from '../../domain/errors.js';
+import { NotFoundError } from '../../domain/errors.js';
 import type { ReadYourWrites } from '../../queries/readYourWrites.js';
 import { findAccount } from '../../queries/credentials.js';
 import { getUser, listUsers } from '../../queries/users.js';
 import type { EventStore } from '../../infra/eventstore/eventStore.js';
-import { actorOf, commandOptions } from '../context.js';
+import { actorOf, commandOptions, requireAdmin } from '../context.js';
 import { publicUser } from './auth.js';
 import { idParam, pagination, validate } from '../validation.js';
 
@@ -19,9 +19,6 @@ const PROJECTIONS = ['users'] as const;
 export const userRoutes = (deps: UserRouteDeps) => (router: Router) => {
   const { knex, eventStore, users, readYourWrites, now } = deps;
 
-  const requireAdmin = (res: Response) => {
-    if (actorOf(res).role !== 'admin') throw new ForbiddenError('This needs the admin role', 'ADMIN_ONLY');
-  };
   const awaitOwnWrites = (res: Response) => readYourWrites.awaitOwnWrites(actorOf(res).userId, PROJECTIONS);
 
   router.get('/users/me', async (_req, res) => {

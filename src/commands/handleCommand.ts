@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { actorId, type CommandContext } from '../domain/actor.js';
 import { AppError, ConcurrencyError, ServiceUnavailableError } from '../domain/errors.js';
-import { stamp, type Event, type EventMetadata, type LogPosition, type Stamped } from '../domain/event.js';
+import { foldRecorded, stamp, type Event, type EventMetadata, type LogPosition, type Stamped } from '../domain/event.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
 import { currentTraceparent, inSpan } from '../infra/tracing.js';
 
@@ -83,10 +83,7 @@ const decideAndAppend = async <Command extends { type: string }, E extends Event
   for (let attempt = 1; ; attempt++) {
     // A stream named by an id generated for this command cannot exist yet: skip the first read.
     const recorded = attempt === 1 && options.newStream ? [] : await eventStore.readStream(streamId);
-    const state = recorded.reduce(
-      (s, e) => decider.evolve(s, stamp(e as unknown as E, e.metadata.occurredAt)),
-      decider.initialState(),
-    );
+    const state = foldRecorded(decider.evolve, decider.initialState(), recorded);
     const version = recorded.at(-1)?.streamVersion ?? 0;
     if (options.expectedVersion !== undefined && options.expectedVersion !== version)
       throw new ConcurrencyError(options.expectedVersion, version);

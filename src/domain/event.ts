@@ -38,6 +38,14 @@ export type Stamped<E extends Event> = E & Readonly<{ occurredAt: string }>;
 
 export const stamp = <E extends Event>(event: E, occurredAt: string): Stamped<E> => ({ ...event, occurredAt });
 
+/** A stored event as its domain type, stamped with when it happened. The log is trusted to hold E. */
+export const asStamped = <E extends Event>(recorded: RecordedEvent): Stamped<E> =>
+  stamp(recorded as unknown as E, recorded.metadata.occurredAt);
+
+/** The state a sequence of stored events leaves. */
+export const foldRecorded = <E extends Event, S>(evolve: (state: S, event: Stamped<E>) => S, initial: S, events: readonly RecordedEvent[]): S =>
+  events.reduce((state, event) => evolve(state, asStamped<E>(event)), initial);
+
 export const compareLogPositions = (a: LogPosition, b: LogPosition): number =>
   a.tx === b.tx ? (a.pos === b.pos ? 0 : a.pos < b.pos ? -1 : 1) : a.tx < b.tx ? -1 : 1;
 

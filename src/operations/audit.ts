@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { SYSTEM } from '../domain/actor.js';
 import { NotFoundError } from '../domain/errors.js';
-import { stamp } from '../domain/event.js';
+import { asStamped } from '../domain/event.js';
 import { taskStreamId, type TaskEvent } from '../domain/task/events.js';
 import { evolve, initialState, type Task, type TaskState } from '../domain/task/state.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
@@ -68,7 +68,7 @@ export const taskAuditTrail = async (deps: AuditDeps, taskId: string): Promise<A
   const emails = await emailsOf(deps, [...new Set(events.map((e) => e.metadata.actor))]);
   let state = initialState();
   return events.map((event) => {
-    const next = evolve(state, stamp(event as unknown as TaskEvent, event.metadata.occurredAt));
+    const next = evolve(state, asStamped<TaskEvent>(event));
     const entry: AuditEntry = {
       version: event.streamVersion,
       occurredAt: event.metadata.occurredAt,

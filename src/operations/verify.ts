@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { compareLogPositions, LOG_START, stamp, type LogPosition, type RecordedEvent } from '../domain/event.js';
+import { compareLogPositions, LOG_START, asStamped, type LogPosition, type RecordedEvent } from '../domain/event.js';
 import { TASK_EVENT_TYPES, type TaskEvent } from '../domain/task/events.js';
 import { evolve, type TaskState } from '../domain/task/state.js';
 import { USER_EVENT_TYPES, type UserRegistered, type UserRoleChanged } from '../domain/user/events.js';
@@ -98,7 +98,7 @@ const tasksFold = (): Fold => {
     handles: new Set<string>(TASK_EVENT_TYPES),
     add(event) {
       const id = event.streamId.slice('task-'.length);
-      states.set(id, evolve(states.get(id) ?? { kind: 'missing' }, stamp(event as unknown as TaskEvent, event.metadata.occurredAt)));
+      states.set(id, evolve(states.get(id) ?? { kind: 'missing' }, asStamped<TaskEvent>(event)));
     },
     compare(snapshot) {
       const tasks = new Map<string, Row>();

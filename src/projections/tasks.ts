@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { stamp, type RecordedEvent } from '../domain/event.js';
+import { asStamped, type RecordedEvent } from '../domain/event.js';
 import { TASK_EVENT_TYPES, type TaskEvent, type TaskPriority, type TaskStatus } from '../domain/task/events.js';
 import { evolve, type Task, type TaskState } from '../domain/task/state.js';
 import { ownerScope, taskScope } from '../infra/cache/cache.js';
@@ -91,7 +91,7 @@ const applyTaskEvents = async (tables: TasksTables, trx: Knex.Transaction, event
     const state = states.get(id)!;
     // Already reflected (a replayed batch): the row carries the version of its last event.
     if (state.kind !== 'missing' && state.task.version >= event.streamVersion) continue;
-    states.set(id, evolve(state, stamp(event as unknown as TaskEvent, event.metadata.occurredAt)));
+    states.set(id, evolve(state, asStamped<TaskEvent>(event)));
   }
 
   const upserts: TaskRow[] = [];

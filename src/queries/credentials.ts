@@ -1,6 +1,6 @@
 import { hash, verify } from '@node-rs/argon2';
 import type { Role } from '../domain/actor.js';
-import { stamp, type Event, type Stamped } from '../domain/event.js';
+import { foldRecorded, type Event, type Stamped } from '../domain/event.js';
 import { emailStreamId, ROLES_STREAM_ID, userStreamId, type RoleEvent, type UserEmailClaimed, type UserEvent } from '../domain/user/events.js';
 import { evolve, evolveRoster, initialRoster, initialState, roleOf, type User } from '../domain/user/state.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
@@ -12,7 +12,7 @@ import type { EventStore } from '../infra/eventstore/eventStore.js';
 export type Account = Readonly<{ user: User; role: Role }>;
 
 const foldStream = async <E extends Event, S>(eventStore: EventStore, streamId: string, evolveFn: (s: S, e: Stamped<E>) => S, init: S) =>
-  (await eventStore.readStream(streamId)).reduce((s, e) => evolveFn(s, stamp(e as unknown as E, e.metadata.occurredAt)), init);
+  foldRecorded(evolveFn, init, await eventStore.readStream(streamId));
 
 export const findUserInLog = async (eventStore: EventStore, userId: string): Promise<User | null> => {
   const state = await foldStream<UserEvent, ReturnType<typeof initialState>>(eventStore, userStreamId(userId), evolve, initialState());

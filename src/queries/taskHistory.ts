@@ -1,6 +1,6 @@
 import { isPrivileged, type Actor } from '../domain/actor.js';
 import { NotFoundError } from '../domain/errors.js';
-import { stamp, type RecordedEvent } from '../domain/event.js';
+import { foldRecorded, type RecordedEvent } from '../domain/event.js';
 import { taskStreamId, type TaskEvent } from '../domain/task/events.js';
 import { evolve, initialState, type Task, type TaskState } from '../domain/task/state.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
@@ -10,7 +10,7 @@ import type { EventStore } from '../infra/eventstore/eventStore.js';
 const notFound = () => new NotFoundError('Task not found', 'TASK_NOT_FOUND');
 
 const fold = (events: readonly RecordedEvent[]): TaskState =>
-  events.reduce((s, e) => evolve(s, stamp(e as unknown as TaskEvent, e.metadata.occurredAt)), initialState());
+  foldRecorded<TaskEvent, TaskState>(evolve, initialState(), events);
 
 /** The task's events, if the actor owns it now (or owned it last, when deleted) or is an admin. */
 const readVisibleStream = async (eventStore: EventStore, actor: Actor, taskId: string) => {

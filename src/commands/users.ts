@@ -29,7 +29,7 @@ import {
   type RosterState,
   type UserState,
 } from '../domain/user/state.js';
-import { findUserInLog } from '../queries/credentials.js';
+import { findUserInLog, readEmailClaim } from '../queries/credentials.js';
 import { handleCommand, type CommandDeps, type CommandOptions, type Decider } from './handleCommand.js';
 
 export const userDecider: Decider<RegisterUser, UserEvent, UserState> = {
@@ -52,10 +52,6 @@ export type Registration = Readonly<{ email: string; name: string; password: str
 
 export const userCommands = (deps: CommandDeps) => {
   const { eventStore } = deps;
-  const readClaim = async (email: string): Promise<EmailClaimState> => {
-    const events = await eventStore.readStream(emailStreamId(email));
-    return { userId: (events.at(-1)?.data as UserEmailClaimed['data'] | undefined)?.userId ?? null };
-  };
 
   return {
     /**
@@ -66,7 +62,7 @@ export const userCommands = (deps: CommandDeps) => {
       { email, name, password }: Registration,
       { now, correlationId, bySystem = false }: { now: string; correlationId: string; bySystem?: boolean },
     ) {
-      const claim = await readClaim(email);
+      const claim = await readEmailClaim(eventStore, email);
       if (claim.userId && (await findUserInLog(eventStore, claim.userId)))
         throw new ConflictError('A user with this email already exists', 'EMAIL_TAKEN');
       const userId = claim.userId ?? randomUUID();

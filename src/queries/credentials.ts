@@ -2,7 +2,17 @@ import { hash, verify } from '@node-rs/argon2';
 import type { Role } from '../domain/actor.js';
 import { foldRecorded, type Event, type Stamped } from '../domain/event.js';
 import { emailStreamId, ROLES_STREAM_ID, userStreamId, type RoleEvent, type UserEmailClaimed, type UserEvent } from '../domain/user/events.js';
-import { evolve, evolveRoster, initialRoster, initialState, roleOf, type User } from '../domain/user/state.js';
+import {
+  evolve,
+  evolveEmailClaim,
+  evolveRoster,
+  initialEmailClaim,
+  initialRoster,
+  initialState,
+  roleOf,
+  type EmailClaimState,
+  type User,
+} from '../domain/user/state.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
 
 // Credentials and roles are read from the log rather than the users read model: signing in right
@@ -52,9 +62,13 @@ let dummyHash: Promise<string> | undefined;
 // Verifying against a real hash when the address is unknown keeps both failures equally slow.
 const unknownUserHash = () => (dummyHash ??= hash('no such user'));
 
+/** Who holds an e-mail address, from its claim stream. */
+export const readEmailClaim = async (eventStore: EventStore, email: string): Promise<EmailClaimState> =>
+  foldRecorded<UserEmailClaimed, EmailClaimState>(evolveEmailClaim, initialEmailClaim(), await eventStore.readStream(emailStreamId(email)));
+
 export const verifyCredentials = async (eventStore: EventStore, email: string, password: string): Promise<Account | null> => {
-  const claim = (await eventStore.readStream(emailStreamId(email))).at(-1)?.data as UserEmailClaimed['data'] | undefined;
-  const account = claim ? await findAccount(eventStore, claim.userId) : null;
+  const { userId } = await readEmailClaim(eventStore, email);
+  const account = userId ? await findAccount(eventStore, userId) : null;
   const ok = await verify(account?.user.passwordHash ?? (await unknownUserHash()), password).catch(() => false);
   return account && ok ? account : null;
 };

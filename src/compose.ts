@@ -29,6 +29,7 @@ import { instrumentEventStore } from './infra/eventstore/instrumented.js';
 import { shareLogReads } from './infra/eventstore/sharedReads.js';
 import { createMetrics, type Metrics } from './infra/metrics.js';
 import { metricsRoutes, observeRequests } from './http/observability.js';
+import { liveProjection, READ_MODELS } from './operations/projections.js';
 import { projectionStatus } from './operations/status.js';
 import { createMemoryCache } from './infra/cache/memory.js';
 import { createPgInvalidationBus } from './infra/cache/pgBus.js';
@@ -44,7 +45,6 @@ import { createRedisLock } from './infra/lock/redis.js';
 import type { Logger } from './infra/logger.js';
 import { createJobQueue, type JobQueue } from './infra/queue/jobQueue.js';
 import { deliverOverdueNotification, overdueNotificationJobs, type OverdueNotificationJob } from './notifications/overdueNotifications.js';
-import { ALL_PROJECTIONS } from './projections/index.js';
 import { createProjectionWatermarks, runProjection, type ProjectionRunner } from './projections/runtime.js';
 import { createReadYourWrites } from './queries/readYourWrites.js';
 import { createRoleLookup } from './queries/credentials.js';
@@ -181,7 +181,8 @@ export const compose = async (
   const exclusive: ExclusiveRunner[] = [];
   const projectionRunners = new Map<string, ProjectionRunner>();
   if (hasRole(role, 'projector'))
-    for (const projection of [...ALL_PROJECTIONS, overdueNotificationJobs(queue)])
+    // One list of read models, shared with the operator tooling (status, rebuild, verify).
+    for (const projection of [...READ_MODELS.map(liveProjection), overdueNotificationJobs(queue)])
       exclusive.push(
         runExclusive(
           lock,

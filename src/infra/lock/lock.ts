@@ -85,3 +85,45 @@ export const keepRenewed = (leaseMs: number, renew: () => Promise<boolean>, onLo
     clearInterval(timer);
   };
 };
+
+/** What an adapter holds under a lease: how to renew it, let it go, and notice it is gone. */
+export type Hold = Readonly<{
+  renew: () => Promise<void>;
+  release: () => Promise<void>;
+  /** Calls back if the adapter learns on its own that the hold is gone (e.g. a dropped connection). */
+  watch?: (lost: () => void) => void;
+}>;
+
+/**
+ * Turns an adapter's hold into a Lease: records the holder and fencing token, renews both, and
+ * on a failed renewal aborts `lost` and lets go. Shared by every lock adapter.
+ */
+export const leaseOf = async (knex: Knex, name: string, settings: LockSettings, hold: Hold, held: Set<Lease>): Promise<Lease> => {
+  const fencingToken = await recordLease(knex, name, settings).catch(async (error) => {
+    await hold.release().catch(() => undefined);
+    throw error;
+  });
+  const controller = new AbortController();
+  let ended = false;
+  const end = async (lost: boolean) => {
+    if (ended) return;
+    ended = true;
+    stopRenewing();
+    held.delete(lease);
+    if (lost) controller.abort(new Error(`lost the lock ${name}`));
+    else await releaseLeaseRecord(knex, name, settings, fencingToken).catch(() => undefined);
+    await hold.release().catch(() => undefined);
+  };
+  const stopRenewing = keepRenewed(
+    settings.leaseMs,
+    async () => {
+      await hold.renew();
+      return (await renewLeaseRecord(knex, name, settings, fencingToken)) === 1;
+    },
+    () => void end(true),
+  );
+  hold.watch?.(() => void end(true));
+  const lease: Lease = { name, fencingToken, lost: controller.signal, release: () => end(false) };
+  held.add(lease);
+  return lease;
+};

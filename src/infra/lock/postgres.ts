@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import pg from 'pg';
-import { keepRenewed, recordLease, releaseLeaseRecord, renewLeaseRecord, type LeaderLock, type Lease, type LockSettings } from './lock.js';
+import { leaseOf, type LeaderLock, type Lease, type LockSettings } from './lock.js';
 
 /**
  * PostgreSQL session advisory locks, one dedicated connection per held lock: the lock lives as
@@ -25,45 +25,18 @@ export const createPostgresLock = (knex: Knex, connectionString: string, setting
         await client.end().catch(() => undefined);
         throw error;
       }
-      const fencingToken = await recordLease(knex, name, settings).catch(async (error) => {
-        await client.end().catch(() => undefined);
-        throw error;
-      });
-      const controller = new AbortController();
-      let ended = false;
-      const end = async () => {
-        if (ended) return;
-        ended = true;
-        stopRenewing();
-        held.delete(lease);
-        await client.end().catch(() => undefined);
-      };
-      const stopRenewing = keepRenewed(
-        settings.leaseMs,
-        async () => {
-          await client.query('SELECT 1');
-          return (await renewLeaseRecord(knex, name, settings, fencingToken)) === 1;
-        },
-        () => {
-          controller.abort(new Error(`lost the lock ${name}`));
-          void end();
-        },
-      );
-      client.on('error', () => {
-        if (!controller.signal.aborted) controller.abort(new Error(`lost the lock ${name}: connection failed`));
-        void end();
-      });
-      const lease: Lease = {
+      // The lock lives as long as this connection: closing it lets go, losing it means lost.
+      return leaseOf(
+        knex,
         name,
-        fencingToken,
-        lost: controller.signal,
-        release: async () => {
-          await releaseLeaseRecord(knex, name, settings, fencingToken).catch(() => undefined);
-          await end();
+        settings,
+        {
+          renew: async () => void (await client.query('SELECT 1')),
+          release: () => client.end(),
+          watch: (lost) => client.on('error', lost),
         },
-      };
-      held.add(lease);
-      return lease;
+        held,
+      );
     },
     async close() {
       await Promise.all([...held].map((lease) => lease.release()));

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import Redlock, { type Lock } from 'redlock';
-import { keepRenewed, recordLease, releaseLeaseRecord, renewLeaseRecord, type LeaderLock, type Lease, type LockSettings } from './lock.js';
+import { leaseOf, type LeaderLock, type Lease, type LockSettings } from './lock.js';
 
 /**
  * redlock on Redis: a lease of `leaseMs`, extended every third of it; a failed extension means
@@ -19,39 +19,14 @@ export const createRedisLock = (knex: Knex, redis: Redis, settings: LockSettings
       } catch {
         return null;
       }
-      const fencingToken = await recordLease(knex, name, settings).catch(async (error) => {
-        await lock.release().catch(() => undefined);
-        throw error;
-      });
-      const controller = new AbortController();
-      let ended = false;
-      const stopRenewing = keepRenewed(
-        settings.leaseMs,
-        async () => {
-          lock = await lock.extend(settings.leaseMs);
-          return (await renewLeaseRecord(knex, name, settings, fencingToken)) === 1;
-        },
-        () => {
-          controller.abort(new Error(`lost the lock ${name}`));
-          ended = true;
-          held.delete(lease);
-        },
-      );
-      const lease: Lease = {
+      // Releasing checks the lock's value, so a late release never frees a newer holder's lock.
+      return leaseOf(
+        knex,
         name,
-        fencingToken,
-        lost: controller.signal,
-        release: async () => {
-          if (ended) return;
-          ended = true;
-          stopRenewing();
-          held.delete(lease);
-          await releaseLeaseRecord(knex, name, settings, fencingToken).catch(() => undefined);
-          await lock.release().catch(() => undefined);
-        },
-      };
-      held.add(lease);
-      return lease;
+        settings,
+        { renew: async () => void (lock = await lock.extend(settings.leaseMs)), release: async () => void (await lock.release()) },
+        held,
+      );
     },
     async close() {
       await Promise.all([...held].map((lease) => lease.release()));

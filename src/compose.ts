@@ -180,7 +180,8 @@ export const compose = async (
   // Each projection and the overdue check run in one instance at a time, under a lock each.
   const exclusive: ExclusiveRunner[] = [];
   const projectionRunners = new Map<string, ProjectionRunner>();
-  if (hasRole(role, 'projector'))
+  const projectorKnex = hasRole(role, 'projector') ? createKnex(database.url, { max: 4, name: 'taskflow-projector', asyncCommit: true }) : null;
+  if (projectorKnex)
     // One list of read models, shared with the operator tooling (status, rebuild, verify).
     for (const projection of [...READ_MODELS.map(liveProjection), overdueNotificationJobs(queue)])
       exclusive.push(
@@ -190,7 +191,7 @@ export const compose = async (
           (lease) => {
             const runner = runProjection(
               {
-                knex,
+                knex: projectorKnex,
                 eventStore,
                 watermarks,
                 logger,
@@ -275,6 +276,7 @@ export const compose = async (
       redis?.disconnect();
       await eventStore.close();
       await pool.end();
+      await projectorKnex?.destroy();
       await knex.destroy();
     },
   };

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { TaskMarkedOverdue } from '../domain/task/events.js';
 import type { JobQueue } from '../infra/queue/jobQueue.js';
 import type { Logger } from '../infra/logger.js';
-import type { Projection } from '../projections/projection.js';
+import { NOTHING_TO_WRITE, type Projection } from '../projections/projection.js';
 import { inSpan, linksTo } from '../infra/tracing.js';
 
 export const NOTIFICATIONS_TABLE = 'notifications';
@@ -29,7 +29,7 @@ export const overdueNotificationJobs = (queue: JobQueue<OverdueNotificationJob>)
   name: 'notification-jobs',
   tables: [],
   handles: new Set(['TaskMarkedOverdue']),
-  apply: async (_trx, events) => {
+  prepare: async (_knex, events) => {
     await queue.enqueue(
       events.map((event) => {
         const data = event.data as TaskMarkedOverdue['data'];
@@ -47,6 +47,7 @@ export const overdueNotificationJobs = (queue: JobQueue<OverdueNotificationJob>)
         };
       }),
     );
+    return NOTHING_TO_WRITE;
   },
 });
 

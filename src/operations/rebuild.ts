@@ -4,7 +4,7 @@ import { compareLogPositions, LOG_START, type LogPosition } from '../domain/even
 import type { Cache } from '../infra/cache/cache.js';
 import type { EventStore, ReadAllResult } from '../infra/eventstore/eventStore.js';
 import { readLeaseRecords, type LeaderLock, type Lease } from '../infra/lock/lock.js';
-import { advanceCheckpoint, deleteCheckpoint, findCheckpoint, rebuildCheckpointName, setCheckpoint } from '../projections/checkpoints.js';
+import { commitBatch, deleteCheckpoint, findCheckpoint, rebuildCheckpointName, setCheckpoint } from '../projections/checkpoints.js';
 import type { Projection } from '../projections/projection.js';
 import { liveProjection, readModelNamed } from './projections.js';
 import { completeShadowIndexes, createShadowTables, lockTables, shadowOf, shadowTablesUsable, swapInShadowTables } from './shadowTables.js';
@@ -95,10 +95,10 @@ export const rebuildProjection = async (deps: RebuildDeps, name: string, options
     };
     const apply = async (trx: Knex.Transaction, from: LogPosition, batch: ReadAllResult) => {
       const relevant = batch.events.filter((e) => shadow.handles.has(e.type));
-      if (relevant.length) await shadow.apply(trx, relevant);
+      const write = relevant.length ? await shadow.prepare(trx, relevant) : undefined;
       const to = batch.events.at(-1)!.position;
-      await advanceCheckpoint(trx, checkpointName, from, to);
       lease.lost.throwIfAborted();
+      await commitBatch(trx, checkpointName, from, to, write);
       return to;
     };
     const read = (after: LogPosition) => {

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { LOG_START, type LogPosition } from '../domain/event.js';
+import { NOTHING_TO_WRITE, type BatchWrite } from './projection.js';
 
 export const CHECKPOINTS_TABLE = 'projection_checkpoints';
 
@@ -25,12 +26,30 @@ export const readCheckpoints = async (knex: Knex): Promise<Map<string, LogPositi
   return new Map(rows.map((row) => [row.name, toPosition(row)]));
 };
 
-/** Moves the checkpoint only from where this runner left it, in the read model's own transaction. */
-export const advanceCheckpoint = async (trx: Knex.Transaction, name: string, from: LogPosition, to: LogPosition) => {
-  const updated = await trx(CHECKPOINTS_TABLE)
-    .where({ name, tx: from.tx.toString(), pos: from.pos.toString() })
-    .update({ tx: to.tx.toString(), pos: to.pos.toString(), updated_at: trx.fn.now() });
-  if (updated !== 1) throw new CheckpointMovedError(name);
+/**
+ * Writes a batch and moves the checkpoint from where this runner left it, in one statement (one
+ * round trip, one transaction): the write's parts are data-modifying CTEs guarded by the move.
+ * When another process moved the checkpoint first, nothing is written and CheckpointMovedError
+ * is thrown.
+ */
+export const commitBatch = async (knex: Knex, name: string, from: LogPosition, to: LogPosition, write: BatchWrite = NOTHING_TO_WRITE) => {
+  const parts = write.statements.map((s, i) => `, write_${i} AS (${s.sql})`).join('');
+  const { rows } = await knex.raw<{ rows: { moved: number }[] }>(
+    `WITH checkpoint_moved AS (
+       UPDATE ?? SET tx = ?, pos = ?, updated_at = now() WHERE name = ? AND tx = ? AND pos = ? RETURNING 1
+     )${parts}
+     SELECT count(*)::int AS moved FROM checkpoint_moved`,
+    [
+      CHECKPOINTS_TABLE,
+      to.tx.toString(),
+      to.pos.toString(),
+      name,
+      from.tx.toString(),
+      from.pos.toString(),
+      ...write.statements.flatMap((s) => s.bindings),
+    ],
+  );
+  if (rows[0]?.moved !== 1) throw new CheckpointMovedError(name);
 };
 
 /** The last failure of a projection's runner (null clears it), for `projections status` in any process. */

@@ -1,12 +1,28 @@
 import type { Knex } from 'knex';
 import type { RecordedEvent } from '../domain/event.js';
 
-/** A read model built from the log. `apply` runs inside the transaction that also moves its checkpoint. */
+/** One SQL statement of a batch's write, with knex.raw placeholders (`?` values, `??` identifiers). */
+export type Statement = Readonly<{ sql: string; bindings: readonly Knex.RawBinding[] }>;
+
+/** What a batch changes: the statements that write it, and the cache scopes to invalidate once committed. */
+export type BatchWrite = Readonly<{ statements: readonly Statement[]; scopes: readonly string[] }>;
+
+/**
+ * A batch's statements run as parts of one statement with the move of its checkpoint (see
+ * commitBatch): each must write only `WHERE ${WHEN_CHECKPOINT_MOVED}`, so nothing is written when
+ * another runner moved the checkpoint first. Parts share one snapshot: they must touch
+ * different rows and cannot see each other's changes.
+ */
+export const WHEN_CHECKPOINT_MOVED = 'EXISTS (SELECT 1 FROM checkpoint_moved)';
+
+/** A read model built from the log, or a subscription with side effects (no tables). */
 export type Projection = Readonly<{
   name: string;
   /** Tables the projection owns, in the order they can be truncated. */
   tables: readonly string[];
   handles: ReadonlySet<string>;
-  /** Returns the cache scopes the batch changed; they are invalidated once it is committed. */
-  apply: (trx: Knex.Transaction, events: readonly RecordedEvent[]) => Promise<readonly string[] | void>;
+  /** Reads what the batch needs (the rows it changes) and returns its write. */
+  prepare: (knex: Knex, events: readonly RecordedEvent[]) => Promise<BatchWrite>;
 }>;
+
+export const NOTHING_TO_WRITE: BatchWrite = { statements: [], scopes: [] };

@@ -4,8 +4,8 @@ import { compareLogPositions, type LogPosition } from '../domain/event.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
 import type { Logger } from '../infra/logger.js';
 import { inSpan, linksTo } from '../infra/tracing.js';
-import { advanceCheckpoint, CheckpointMovedError, readCheckpoint, readCheckpoints, recordProjectionError } from './checkpoints.js';
-import type { Projection } from './projection.js';
+import { CheckpointMovedError, commitBatch, readCheckpoint, readCheckpoints, recordProjectionError } from './checkpoints.js';
+import { NOTHING_TO_WRITE, type Projection } from './projection.js';
 
 export type ProjectionState = 'starting' | 'live' | 'failed' | 'stopped';
 
@@ -88,6 +88,11 @@ export const createProjectionWatermarks = (knex: Knex) => {
 export type ProjectionWatermarks = ReturnType<typeof createProjectionWatermarks>;
 
 export type ProjectorDeps = Readonly<{
+  /**
+   * The projector's own connections. compose opens them with synchronous_commit off: read models
+   * are derived, so a crash may lose the last commits (rows and checkpoint together) and they
+   * are simply projected again. Nothing waits for the disk, and no request waits for a connection.
+   */
   knex: Knex;
   eventStore: EventStore;
   watermarks: ProjectionWatermarks;
@@ -128,9 +133,8 @@ export const runProjection = (deps: ProjectorDeps, projection: Projection, signa
         let persistedAt = Date.now();
         const persist = async () => {
           if (compareLogPositions(checkpoint, persisted) === 0) return;
-          const from = persisted;
           const to = checkpoint;
-          await knex.transaction((trx) => advanceCheckpoint(trx, projection.name, from, to));
+          await commitBatch(knex, projection.name, persisted, to);
           persisted = to;
           persistedAt = Date.now();
         };
@@ -152,22 +156,16 @@ export const runProjection = (deps: ProjectorDeps, projection: Projection, signa
             watermarks.advanced(projection.name, checkpoint);
             continue;
           }
-          const from = persisted;
           // The batch's span links to the requests whose trace context the events carry.
           const links = linksTo(relevant.map((e) => e.metadata.traceparent));
           const attributes = { 'taskflow.projection': projection.name, 'taskflow.events': events.length };
-          const scopes = await inSpan(`projection ${projection.name}`, { links, attributes }, () =>
-            knex.transaction(async (trx) => {
-              // Read models are derived: a crash may lose the last commits, rows and checkpoint
-              // together, and they are simply projected again. No need to wait for the disk.
-              await trx.raw('SET LOCAL synchronous_commit = off');
-              const changed = relevant.length ? await projection.apply(trx, relevant) : undefined;
-              await advanceCheckpoint(trx, projection.name, from, to);
-              // A runner whose lease was lost must not commit: roll back instead.
-              signal?.throwIfAborted();
-              return changed ?? [];
-            }),
-          );
+          const { scopes } = await inSpan(`projection ${projection.name}`, { links, attributes }, async () => {
+            const write = relevant.length ? await projection.prepare(knex, relevant) : NOTHING_TO_WRITE;
+            // A runner whose lease was lost must not write.
+            signal?.throwIfAborted();
+            await commitBatch(knex, projection.name, persisted, to, write);
+            return write;
+          });
           persisted = to;
           persistedAt = Date.now();
           // Invalidate before telling waiters, so a read-your-writes reader finds no stale entry.

@@ -3,7 +3,7 @@ import { asStamped, type RecordedEvent } from '../domain/event.js';
 import { TASK_EVENT_TYPES, type TaskEvent, type TaskPriority, type TaskStatus } from '../domain/task/events.js';
 import { evolve, type Task, type TaskState } from '../domain/task/state.js';
 import { ownerScope, taskScope } from '../infra/cache/cache.js';
-import type { Projection } from './projection.js';
+import { NOTHING_TO_WRITE, WHEN_CHECKPOINT_MOVED, type BatchWrite, type Projection, type Statement } from './projection.js';
 
 export const TASKS_TABLE = 'tasks';
 export const TASK_STATS_TABLE = 'task_stats';
@@ -75,13 +75,18 @@ export type TasksTables = Readonly<{ tasks: string; stats: string }>;
 
 /**
  * Folds a batch of events in memory with the domain's own `evolve`, starting from the rows the
- * batch touches, then writes every changed row and the per-owner counters in a few statements.
+ * batch touches, into the statements that write every changed row and the per-owner counters.
  */
-const applyTaskEvents = async (tables: TasksTables, trx: Knex.Transaction, events: readonly RecordedEvent[]) => {
-  const ids = [...new Set(events.map(taskIdOf))];
-  const rows = await trx<TaskRow>(tables.tasks).whereRaw('id = ANY(?::uuid[])', [ids]).select('*');
+const prepareTaskEvents = async (tables: TasksTables, knex: Knex, events: readonly RecordedEvent[]): Promise<BatchWrite> => {
+  // The version each task's first event of the batch follows. A task whose stream starts in this
+  // batch has no row yet (rows and checkpoint commit together, so no batch is applied twice):
+  // only the others are read.
+  const firstVersion = new Map<string, number>();
+  for (const event of events) if (!firstVersion.has(taskIdOf(event))) firstVersion.set(taskIdOf(event), event.streamVersion);
+  const known = [...firstVersion].filter(([, version]) => version > 1).map(([id]) => id);
+  const rows = known.length ? await knex<TaskRow>(tables.tasks).whereRaw('id = ANY(?::uuid[])', [known]).select('*') : [];
   const before = new Map<string, Task>(rows.map((r) => [r.id, rowToTask(r)]));
-  const states = new Map<string, TaskState>(ids.map((id) => {
+  const states = new Map<string, TaskState>([...firstVersion.keys()].map((id) => {
     const task = before.get(id);
     return [id, task ? { kind: 'active', task } : { kind: 'missing' }];
   }));
@@ -117,25 +122,28 @@ const applyTaskEvents = async (tables: TasksTables, trx: Knex.Transaction, event
     } else if (old) deletes.push(id);
   }
 
+  if (!scopes.size) return NOTHING_TO_WRITE;
+  // `json` parses faster than `jsonb`; rows, deletions and counters are different rows.
+  const statements: Statement[] = [];
   if (upserts.length)
-    await trx.raw(
-      `INSERT INTO ?? SELECT * FROM jsonb_populate_recordset(NULL::??, ?::jsonb)
-       ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, title = excluded.title,
-         description = excluded.description, status = excluded.status, priority = excluded.priority,
-         priority_rank = excluded.priority_rank, due_date = excluded.due_date, is_overdue = excluded.is_overdue,
-         version = excluded.version, created_at = excluded.created_at, updated_at = excluded.updated_at`,
-      [tables.tasks, tables.tasks, JSON.stringify(upserts)],
-    );
-  if (deletes.length) await trx(tables.tasks).whereIn('id', deletes).delete();
-  if (stats.size)
-    await trx.raw(
-      `INSERT INTO ?? AS s SELECT * FROM jsonb_populate_recordset(NULL::??, ?::jsonb)
-       ON CONFLICT (user_id) DO UPDATE SET total = s.total + excluded.total, pending = s.pending + excluded.pending,
-         in_progress = s.in_progress + excluded.in_progress, completed = s.completed + excluded.completed,
-         high_priority = s.high_priority + excluded.high_priority, overdue = s.overdue + excluded.overdue`,
-      [tables.stats, tables.stats, JSON.stringify([...stats].map(([user_id, delta]) => ({ user_id, ...delta })))],
-    );
-  return [...scopes];
+    statements.push({
+      sql: `INSERT INTO ?? SELECT * FROM json_populate_recordset(NULL::??, ?::json) WHERE ${WHEN_CHECKPOINT_MOVED}
+        ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, title = excluded.title,
+          description = excluded.description, status = excluded.status, priority = excluded.priority,
+          priority_rank = excluded.priority_rank, due_date = excluded.due_date, is_overdue = excluded.is_overdue,
+          version = excluded.version, created_at = excluded.created_at, updated_at = excluded.updated_at`,
+      bindings: [tables.tasks, tables.tasks, JSON.stringify(upserts)],
+    });
+  if (deletes.length)
+    statements.push({ sql: `DELETE FROM ?? WHERE id = ANY(?::uuid[]) AND ${WHEN_CHECKPOINT_MOVED}`, bindings: [tables.tasks, deletes] });
+  statements.push({
+    sql: `INSERT INTO ?? AS s SELECT * FROM json_populate_recordset(NULL::??, ?::json) WHERE ${WHEN_CHECKPOINT_MOVED}
+      ON CONFLICT (user_id) DO UPDATE SET total = s.total + excluded.total, pending = s.pending + excluded.pending,
+        in_progress = s.in_progress + excluded.in_progress, completed = s.completed + excluded.completed,
+        high_priority = s.high_priority + excluded.high_priority, overdue = s.overdue + excluded.overdue`,
+    bindings: [tables.stats, tables.stats, JSON.stringify([...stats].map(([user_id, delta]) => ({ user_id, ...delta })))],
+  });
+  return { statements, scopes: [...scopes] };
 };
 
 /** The tasks read model over the given tables (a rebuild writes shadow copies of the live ones). */
@@ -143,7 +151,7 @@ export const tasksProjectionFor = (tables: TasksTables): Projection => ({
   name: 'tasks',
   tables: [tables.tasks, tables.stats],
   handles: new Set<string>(TASK_EVENT_TYPES),
-  apply: (trx, events) => applyTaskEvents(tables, trx, events),
+  prepare: (knex, events) => prepareTaskEvents(tables, knex, events),
 });
 
 export const tasksProjection: Projection = tasksProjectionFor({ tasks: TASKS_TABLE, stats: TASK_STATS_TABLE });

@@ -1,8 +1,7 @@
-import type { Knex } from 'knex';
 import type { Role } from '../domain/actor.js';
 import type { RecordedEvent } from '../domain/event.js';
 import { USER_EVENT_TYPES, type UserRegistered, type UserRoleChanged } from '../domain/user/events.js';
-import type { Projection } from './projection.js';
+import { WHEN_CHECKPOINT_MOVED, type BatchWrite, type Projection, type Statement } from './projection.js';
 
 export const USERS_TABLE = 'users';
 
@@ -19,9 +18,13 @@ export type UserRow = {
 /** The table a users projection writes: the live one, or a rebuild's shadow copy. */
 export type UsersTables = Readonly<{ users: string }>;
 
-/** Registrations in one insert, then each user's last role change of the batch in one update. */
-const applyUserEvents = async (tables: UsersTables, trx: Knex.Transaction, events: readonly RecordedEvent[]) => {
-  const registered: UserRow[] = [];
+/**
+ * Registrations in one insert, and each other user's last role change of the batch in one update
+ * (a user registered in this batch gets the role in its inserted row: the two parts of the write
+ * do not see each other's changes).
+ */
+const prepareUserEvents = async (tables: UsersTables, events: readonly RecordedEvent[]): Promise<BatchWrite> => {
+  const registered = new Map<string, UserRow>();
   const lastRole = new Map<string, { id: string; role: Role; updated_at: string }>();
   for (const recorded of events) {
     const event = recorded as unknown as UserRegistered | UserRoleChanged;
@@ -29,26 +32,35 @@ const applyUserEvents = async (tables: UsersTables, trx: Knex.Transaction, event
     switch (event.type) {
       case 'UserRegistered': {
         const { userId, email, name } = event.data;
-        registered.push({ id: userId, email, name, role: 'user', version: recorded.streamVersion, created_at: at, updated_at: at });
+        registered.set(userId, { id: userId, email, name, role: 'user', version: recorded.streamVersion, created_at: at, updated_at: at });
         break;
       }
-      case 'UserRoleChanged':
-        lastRole.delete(event.data.userId);
-        lastRole.set(event.data.userId, { id: event.data.userId, role: event.data.to, updated_at: at });
+      case 'UserRoleChanged': {
+        const { userId, to } = event.data;
+        const row = registered.get(userId);
+        if (row) registered.set(userId, { ...row, role: to, updated_at: at });
+        else lastRole.set(userId, { id: userId, role: to, updated_at: at });
         break;
+      }
       default: {
         const unexpected: never = event;
         throw new Error(`Unknown user event ${(unexpected as RecordedEvent).type}`);
       }
     }
   }
-  if (registered.length) await trx(tables.users).insert(registered).onConflict('id').ignore();
+  const statements: Statement[] = [];
+  if (registered.size)
+    statements.push({
+      sql: `INSERT INTO ?? SELECT * FROM json_populate_recordset(NULL::??, ?::json) WHERE ${WHEN_CHECKPOINT_MOVED} ON CONFLICT (id) DO NOTHING`,
+      bindings: [tables.users, tables.users, JSON.stringify([...registered.values()])],
+    });
   if (lastRole.size)
-    await trx.raw(
-      `UPDATE ?? AS u SET role = c.role, updated_at = c.updated_at
-       FROM jsonb_to_recordset(?::jsonb) AS c(id uuid, role text, updated_at timestamptz) WHERE u.id = c.id`,
-      [tables.users, JSON.stringify([...lastRole.values()])],
-    );
+    statements.push({
+      sql: `UPDATE ?? AS u SET role = c.role, updated_at = c.updated_at
+        FROM json_to_recordset(?::json) AS c(id uuid, role text, updated_at timestamptz) WHERE u.id = c.id AND ${WHEN_CHECKPOINT_MOVED}`,
+      bindings: [tables.users, JSON.stringify([...lastRole.values()])],
+    });
+  return { statements, scopes: [] };
 };
 
 /** The users read model over the given table (a rebuild writes a shadow copy of the live one). */
@@ -56,7 +68,7 @@ export const usersProjectionFor = (tables: UsersTables): Projection => ({
   name: 'users',
   tables: [tables.users],
   handles: new Set<string>(USER_EVENT_TYPES),
-  apply: (trx, events) => applyUserEvents(tables, trx, events),
+  prepare: async (_knex, events) => prepareUserEvents(tables, events),
 });
 
 export const usersProjection: Projection = usersProjectionFor({ users: USERS_TABLE });

@@ -6,8 +6,8 @@ import { SYSTEM, type CommandContext } from '../../src/domain/actor.js';
 import { createPgPool } from '../../src/infra/db/knex.js';
 import { createPostgresEventStore } from '../../src/infra/eventstore/postgres.js';
 import { silentLogger } from '../../src/infra/logger.js';
-import { readCheckpoint } from '../../src/projections/checkpoints.js';
-import type { Projection } from '../../src/projections/projection.js';
+import { CheckpointMovedError, commitBatch, readCheckpoint } from '../../src/projections/checkpoints.js';
+import { WHEN_CHECKPOINT_MOVED, type Projection } from '../../src/projections/projection.js';
 import { createProjectionWatermarks, runProjection } from '../../src/projections/runtime.js';
 import { tasksProjection } from '../../src/projections/tasks.js';
 import { getTaskStats, listTasks } from '../../src/queries/tasks.js';
@@ -100,19 +100,18 @@ describe('projections', () => {
     const before = await readCheckpoint(db.knex, 'tasks');
     const rowsBefore = await db.knex('tasks').count<{ count: string }[]>({ count: '*' });
 
-    // A projection that writes part of its work, then dies inside the same transaction,
-    // until the test lets it through.
+    // A projection whose write fails in its last part, after the rows and counters (a NOT NULL
+    // violation), until the test lets it through.
     let crashing = true;
     let crashes = 0;
     const crashingProjection: Projection = {
       ...tasksProjection,
-      apply: async (trx, events) => {
-        const scopes = await tasksProjection.apply(trx, events);
-        if (crashing) {
-          crashes++;
-          throw new Error('simulated crash after writing the read model');
-        }
-        return scopes;
+      prepare: async (knex, events) => {
+        const write = await tasksProjection.prepare(knex, events);
+        if (!crashing) return write;
+        crashes++;
+        const failing = { sql: `INSERT INTO tasks (id) SELECT gen_random_uuid() WHERE ${WHEN_CHECKPOINT_MOVED}`, bindings: [] };
+        return { ...write, statements: [...write.statements, failing] };
       },
     };
     const watermarks = createProjectionWatermarks(db.knex);
@@ -129,6 +128,20 @@ describe('projections', () => {
     expect(titles.filter((t) => t.startsWith('crash'))).toEqual(['crash-1', 'crash-2']);
     const stats = await getTaskStats(db.knex, { ownerId: owner });
     expect(stats.total).toBe(4);
+  });
+
+  it('writes nothing of a batch whose checkpoint another process moved first', async () => {
+    const position = await readCheckpoint(db.knex, 'tasks');
+    const stale = { tx: position.tx, pos: position.pos + 1000n };
+    const id = randomUUID();
+    const write = {
+      statements: [{ sql: `INSERT INTO tasks (id, user_id, title, status, priority, priority_rank, is_overdue, version, created_at, updated_at)
+        SELECT ?::uuid, ?::uuid, 'ghost', 'PENDING', 'LOW', 1, false, 1, now(), now() WHERE ${WHEN_CHECKPOINT_MOVED}`, bindings: [id, owner] }],
+      scopes: [],
+    };
+    await expect(commitBatch(db.knex, 'tasks', stale, { tx: position.tx, pos: position.pos + 2000n }, write)).rejects.toBeInstanceOf(CheckpointMovedError);
+    expect(await db.knex('tasks').where({ id }).first()).toBeUndefined();
+    expect(await readCheckpoint(db.knex, 'tasks')).toEqual(position);
   });
 
   it('refuses to move a checkpoint that another runner moved first', async () => {

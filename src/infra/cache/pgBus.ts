@@ -41,16 +41,20 @@ export const createPgInvalidationBus = (pool: pg.Pool, connectionString: string)
 
   const bus: InvalidationBus & { close: () => Promise<void> } = {
     async publish(scopes) {
+      // NOTIFY payloads are limited: as many scopes per message as fit.
       let chunk: string[] = [];
-      const send = async () => {
-        if (chunk.length) await pool.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(chunk)]);
-        chunk = [];
-      };
+      let length = 2;
       for (const scope of scopes) {
-        if (JSON.stringify([...chunk, scope]).length > MAX_PAYLOAD) await send();
+        const size = JSON.stringify(scope).length + 1;
+        if (chunk.length && length + size > MAX_PAYLOAD) {
+          await pool.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(chunk)]);
+          chunk = [];
+          length = 2;
+        }
         chunk.push(scope);
+        length += size;
       }
-      await send();
+      if (chunk.length) await pool.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(chunk)]);
     },
     subscribe(handler) {
       handlers.push(handler);

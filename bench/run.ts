@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { insertLoop, percentile, seedTasks, waitForProjections } from './lib/database.js';
+import { cpuMeter } from './lib/cpu.js';
 import { load, type LoadResult } from './lib/load.js';
 import { ROOT, startHello, startTaskFlow } from './lib/processes.js';
 
@@ -17,12 +18,14 @@ const CONNECTIONS = 50;
 const SEEDED = 100_000;
 
 const results: Record<string, unknown> = {};
-const rows: [string, string, string, string, string][] = [];
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
-const record = (name: string, r: { rps: number; p50: number; p99: number }, note = '') => {
+const rows: [string, string, string, string, string, string, string][] = [];
+const fmt = (n: number | undefined, digits = 0) => (n !== undefined && Number.isFinite(n) ? n.toFixed(digits) : '-');
+type Measured = { rps: number; p50: number; p99: number; serverUs?: number; postgresUs?: number };
+const record = (name: string, r: Measured, note = '') => {
   results[name] = r;
-  rows.push([name, fmt(r.rps), fmt(r.p50, 1), fmt(r.p99, 1), note]);
-  console.log(`  ${name}: ${fmt(r.rps)} req/s, p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms ${note}`);
+  rows.push([name, fmt(r.rps), fmt(r.p50, 1), fmt(r.p99, 1), fmt(r.serverUs), fmt(r.postgresUs), note]);
+  const cpu = r.serverUs !== undefined || r.postgresUs !== undefined ? `, CPU/req: server ${fmt(r.serverUs)} µs, PostgreSQL ${fmt(r.postgresUs)} µs` : '';
+  console.log(`  ${name}: ${fmt(r.rps)} req/s, p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms${cpu} ${note}`);
 };
 const check = (r: LoadResult, what: string) => {
   if (r.errors || r.non2xx) console.warn(`  ! ${what}: ${r.errors} errors, ${r.non2xx} non-2xx of ${r.requests}`);
@@ -41,7 +44,8 @@ const main = async () => {
   for (const kind of ['node', 'express'] as const) {
     const hello = await startHello(kind);
     await load({ url: hello.url, seconds: 1, connections: CONNECTIONS });
-    record(`${kind} hello-world`, check(await load({ url: hello.url, seconds: SECONDS, connections: CONNECTIONS }), kind));
+    const metered = cpuMeter(hello.child.pid ?? null, null);
+    record(`${kind} hello-world`, check(await metered(() => load({ url: hello.url, seconds: SECONDS, connections: CONNECTIONS })), kind));
     await hello.stop();
   }
 
@@ -57,9 +61,11 @@ const main = async () => {
     OTEL_EXPORTER_OTLP_ENDPOINT: undefined,
   };
   const server = await startTaskFlow(env);
-  const dbUrl = (JSON.parse(readFileSync(path.join(dataDir, 'postgres.json'), 'utf8')) as { url: string }).url;
+  const { url: dbUrl, postgresPid } = JSON.parse(readFileSync(path.join(dataDir, 'postgres.json'), 'utf8')) as { url: string; postgresPid: number | null };
+  // What each request costs the server process and PostgreSQL (the postmaster and its backends).
+  const metered = cpuMeter(server.child.pid ?? null, postgresPid);
   try {
-    record('INSERT … RETURNING loop', await insertLoop(dbUrl, SECONDS, CONNECTIONS), `(${CONNECTIONS} clients, same PostgreSQL)`);
+    record('INSERT … RETURNING loop', await cpuMeter(null, postgresPid)(() => insertLoop(dbUrl, SECONDS, CONNECTIONS)), `(${CONNECTIONS} clients, same PostgreSQL)`);
 
     const admin = await json(`${server.url}/auth/login`, { method: 'POST', body: JSON.stringify({ email: 'admin@example.com', password: 'admin123' }) });
     const user = await json(`${server.url}/auth/login`, { method: 'POST', body: JSON.stringify({ email: 'user@example.com', password: 'user123' }) });
@@ -68,9 +74,9 @@ const main = async () => {
     console.log('commands');
     const postTask = { url: `${server.url}/tasks`, method: 'POST' as const, headers: auth(user), body: JSON.stringify({ title: 'benchmark task', priority: 'HIGH' }) };
     await load({ ...postTask, seconds: 1, connections: CONNECTIONS });
-    const peak = check(await load({ ...postTask, seconds: SECONDS, connections: CONNECTIONS }), 'POST /tasks');
+    const peak = check(await metered(() => load({ ...postTask, seconds: SECONDS, connections: CONNECTIONS })), 'POST /tasks');
     record('POST /tasks (peak)', peak);
-    const at70 = check(await load({ ...postTask, seconds: SECONDS, connections: CONNECTIONS, rate: Math.round(peak.rps * 0.7) }), 'POST 70%');
+    const at70 = check(await metered(() => load({ ...postTask, seconds: SECONDS, connections: CONNECTIONS, rate: Math.round(peak.rps * 0.7) })), 'POST 70%');
     record('POST /tasks at 70% of peak', at70);
 
     await waitForProjections(dbUrl);
@@ -79,7 +85,7 @@ const main = async () => {
     const ids: string[] = (await db.query(`SELECT id FROM tasks WHERE user_id = $1 LIMIT 2000`, [user.user.id])).rows.map((r) => r.id);
     let n = 0;
     const patch = check(
-      await load({
+      await metered(() => load({
         url: `${server.url}/tasks/${ids[0]}`,
         method: 'PATCH',
         headers: auth(user),
@@ -87,7 +93,7 @@ const main = async () => {
         seconds: SECONDS,
         connections: CONNECTIONS,
         setupRequest: (req) => ({ ...req, path: `/tasks/${ids[n++ % ids.length]}`, body: JSON.stringify({ title: `patched ${n}` }) }),
-      }),
+      })),
       'PATCH',
     );
     record('PATCH /tasks/:id', patch);
@@ -126,7 +132,7 @@ const main = async () => {
     lags.sort((a, b) => a - b);
     const lag = { rps: lagLoad.rps, p50: percentile(lags, 50), p99: percentile(lags, 99), samples: lags.length };
     results['projection lag at 50% of peak'] = lag;
-    rows.push(['projection lag at 50% of peak', fmt(lag.rps), fmt(lag.p50, 1), fmt(lag.p99, 1), `(${lags.length} commands; 2 ms poll)`]);
+    rows.push(['projection lag at 50% of peak', fmt(lag.rps), fmt(lag.p50, 1), fmt(lag.p99, 1), '', '', `(${lags.length} commands; 2 ms poll)`]);
     console.log(`  lag p50 ${fmt(lag.p50, 1)} ms, p99 ${fmt(lag.p99, 1)} ms over ${lags.length} commands`);
 
     console.log(`queries over ${SEEDED.toLocaleString('en')} seeded tasks`);
@@ -141,19 +147,21 @@ const main = async () => {
     const one = ids[0]!;
     const getOne = { url: `${server.url}/tasks/${one}`, headers: auth(user), connections: CONNECTIONS };
     await load({ ...getOne, seconds: 1 });
-    record('GET /tasks/:id (cache warm)', check(await load({ ...getOne, seconds: SECONDS }), 'GET one'));
+    record('GET /tasks/:id (cache warm)', check(await metered(() => load({ ...getOne, seconds: SECONDS })), 'GET one'));
     const list = { url: `${server.url}/tasks?status=PENDING&page=3&limit=20`, headers: auth(admin), connections: CONNECTIONS };
     await load({ ...list, seconds: 1 });
-    record('GET /tasks list (cache warm)', check(await load({ ...list, seconds: SECONDS }), 'list warm'));
+    record('GET /tasks list (cache warm)', check(await metered(() => load({ ...list, seconds: SECONDS })), 'list warm'));
     let page = 0;
     record(
       'GET /tasks list (distinct pages)',
       check(
-        await load({
-          ...list,
-          seconds: SECONDS,
-          setupRequest: (req) => ({ ...req, path: `/tasks?status=PENDING&sortBy=dueDate&page=${1 + (page++ % 1500)}&limit=20` }),
-        }),
+        await metered(() =>
+          load({
+            ...list,
+            seconds: SECONDS,
+            setupRequest: (req) => ({ ...req, path: `/tasks?status=PENDING&sortBy=dueDate&page=${1 + (page++ % 1500)}&limit=20` }),
+          }),
+        ),
         'list pages',
       ),
       '(mostly cache misses)',
@@ -164,7 +172,7 @@ const main = async () => {
     const rebuild = runRebuild(dataDir);
     if (rebuild) {
       results['rebuild tasks'] = rebuild;
-      rows.push(['rebuild tasks (events/s)', fmt(rebuild.eventsPerSecond), '', '', `(${rebuild.events} events)`]);
+      rows.push(['rebuild tasks (events/s)', fmt(rebuild.eventsPerSecond), '', '', '', '', `(${rebuild.events} events)`]);
     }
   } finally {
     results['server peak RSS MB'] = server.peakRssMb();
@@ -176,7 +184,7 @@ const main = async () => {
   const overhead = await measureObservabilityOverhead();
   results['observability overhead'] = overhead;
   for (const [name, v] of Object.entries(overhead))
-    rows.push([`observability ${name}`, fmt(v.on), '', '', `(off: ${fmt(v.off)} req/s; on/off ${fmt(v.on / v.off, 3)})`]);
+    rows.push([`observability ${name}`, fmt(v.on), '', '', '', '', `(off: ${fmt(v.off)} req/s; on/off ${fmt(v.on / v.off, 3)})`]);
 
   const r = (k: string) => results[k] as { rps: number; p99: number };
   const goals = [
@@ -194,7 +202,7 @@ const main = async () => {
   });
   results.goals = goalRows;
 
-  console.log('\n| scenario | req/s | p50 ms | p99 ms | note |\n|---|---|---|---|---|');
+  console.log('\n| scenario | req/s | p50 ms | p99 ms | server CPU µs/req | PostgreSQL CPU µs/req | note |\n|---|---|---|---|---|---|---|');
   for (const row of rows) console.log(`| ${row.join(' | ')} |`);
   console.log(`\nserver peak RSS: ${fmt(results['server peak RSS MB'] as number, 1)} MB\n\n| goal | measured | met |\n|---|---|---|`);
   for (const g of goalRows) console.log(`| ${g.goal} | ${g.value} | ${g.met === null ? 'not measured' : g.met ? 'yes' : 'no'} |`);

@@ -17,7 +17,7 @@ export const insertLoop = async (url: string, seconds: number, concurrency: numb
   );
   await pool.end();
   latencies.sort((a, b) => a - b);
-  return { rps: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  return { rps: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), requests: latencies.length };
 };
 
 export const percentile = (sorted: readonly number[], p: number) =>

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -52,5 +52,16 @@ export const startProcess = (args: string[], env: Record<string, string | undefi
 export const startHello = (kind: 'node' | 'express') =>
   startProcess(['bench/lib/hello.mjs', kind], { PORT: '0' }, /listening (\d+)/, (m) => `http://127.0.0.1:${m[1]}`);
 
-export const startTaskFlow = (env: Record<string, string | undefined>) =>
-  startProcess(['--import', 'tsx', 'src/cli/index.ts', 'serve'], { PORT: '0', ...env }, /TaskFlow is running at http:\/\/localhost:(\d+)/, (m) => `http://127.0.0.1:${m[1]}`);
+/** Compiles the server to dist/ (`npm run build`), as `npm start` does; call once before `startTaskFlow`. */
+export const buildServer = () => {
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
+};
+
+/** `npm start` without its build step: node with the flags it sets, on dist/cli/index.js serve. */
+const startArgs = () => (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(' ').slice(1);
+
+/** The compiled server, run as `npm start` runs it (see `buildServer`). */
+export const startTaskFlow = (env: Record<string, string | undefined>) => {
+  if (!existsSync(path.join(ROOT, 'dist/cli/index.js'))) buildServer();
+  return startProcess(startArgs(), { PORT: '0', ...env }, /TaskFlow is running at http:\/\/localhost:(\d+)/, (m) => `http://127.0.0.1:${m[1]}`);
+};

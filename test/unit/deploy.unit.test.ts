@@ -126,7 +126,18 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).toMatch(/^EXPOSE 3000$/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK [\s\S]*\/health\/live/m);
-    expect(dockerfile).toMatch(/^CMD \["node", "--import", "tsx", "src\/cli\/index.ts", "serve"\]$/m);
+    expect(dockerfile).toMatch(/^CMD \["node", "dist\/cli\/index.js", "serve"\]$/m);
+  });
+
+  it('compiles in a build stage and runs dist/ with production dependencies, as npm start runs it', () => {
+    expect(dockerfile).toMatch(/^FROM node:20-bookworm-slim AS build$/m);
+    expect(dockerfile).toMatch(/^RUN npm run build$/m);
+    expect(dockerfile).toMatch(/^RUN npm ci --omit=dev\b/m);
+    expect(dockerfile).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
+    const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
+    const { scripts } = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+    expect(cmd).toEqual(scripts.start!.split(' '));
+    expect(scripts.prestart).toBe('npm run build');
   });
 });
 

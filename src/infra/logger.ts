@@ -26,23 +26,37 @@ const redactFormat = winston.format((info) => {
 
 const FLUSH_MS = 20;
 const FLUSH_BYTES = 64 * 1024;
+/** stdout to a pipe is asynchronous: a reader that stalls would otherwise leave every line in memory. */
+const MAX_UNWRITTEN_BYTES = 8 * 1024 * 1024;
 
 /**
  * stdout with lines gathered for a few milliseconds and written together: one write per line
  * (a system call each) cost more than everything else a cached read does. Whatever is still
- * buffered is written synchronously when the process exits.
+ * buffered is written synchronously when the process exits. While stdout holds more than
+ * MAX_UNWRITTEN_BYTES it has not written yet, lines are dropped and counted.
  */
 const bufferedStdout = () => {
   let chunks: Buffer[] = [];
   let size = 0;
+  let dropped = 0;
   let timer: NodeJS.Timeout | null = null;
   const flush = () => {
     if (timer) clearTimeout(timer);
     timer = null;
     if (!size) return;
+    const lines = chunks.length;
     const data = Buffer.concat(chunks, size);
     chunks = [];
     size = 0;
+    if (process.stdout.writableLength > MAX_UNWRITTEN_BYTES) {
+      dropped += lines;
+      return;
+    }
+    if (dropped) {
+      const notice = { level: 'warn', message: 'log lines dropped: stdout did not keep up', dropped, timestamp: new Date().toISOString() };
+      process.stdout.write(`${JSON.stringify(notice)}\n`);
+      dropped = 0;
+    }
     process.stdout.write(data);
   };
   process.once('exit', () => {

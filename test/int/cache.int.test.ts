@@ -23,6 +23,17 @@ cacheContract('in-process LRU', async () => {
   return { cache, dispose: () => cache.close() };
 });
 
+describe('in-process LRU size', () => {
+  it('keeps entries up to a total size of JSON, dropping the least recently used first', async () => {
+    const cache = createMemoryCache({ maxChars: 1000 });
+    const keys = ['a', 'b', 'c'].map((k) => `size:${k}`);
+    for (const key of keys) await cache.write(key, 'x'.repeat(400), await missStamp(cache, key, ['s']));
+    await expectMiss(cache, keys[0]!, ['s']);
+    await expectHit(cache, keys[1]!, ['s'], 'x'.repeat(400));
+    await expectHit(cache, keys[2]!, ['s'], 'x'.repeat(400));
+  });
+});
+
 if (!redis)
   describe.skip(`Cache contract: Redis (${NO_REDIS_REASON})`, () => {
     it('runs the shared cache contract against Redis', () => undefined);

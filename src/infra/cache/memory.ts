@@ -69,7 +69,9 @@ export const createMemoryCache = (options: { maxEntries?: number; maxChars?: num
     async invalidate(scopes) {
       if (scopes.length === 0) return;
       bump(scopes);
-      await options.bus?.publish(scopes);
+      // This instance's entries are stale from now on. Other instances hear of it a moment later:
+      // the projector does not wait for that (a writer's own reads skip the cache meanwhile).
+      options.bus?.publish(scopes).catch(() => undefined);
     },
     async invalidateAll() {
       bump([ALL_SCOPES]);

@@ -32,4 +32,6 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
-CMD ["node", "dist/cli/index.js", "serve"]
+# As `npm start`: with V8's default limit on a large host the heap grows to ~4× its live data
+# under load; this limit keeps peak RSS near 165 MB (BENCHMARKS.md, Memory).
+CMD ["node", "--max-old-space-size=1024", "dist/cli/index.js", "serve"]

@@ -126,7 +126,7 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).toMatch(/^EXPOSE 3000$/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK [\s\S]*\/health\/live/m);
-    expect(dockerfile).toMatch(/^CMD \["node", "dist\/cli\/index.js", "serve"\]$/m);
+    expect(dockerfile).toMatch(/^CMD \["node", "--max-old-space-size=1024", "dist\/cli\/index.js", "serve"\]$/m);
   });
 
   it('compiles in a build stage and runs dist/ with production dependencies, as npm start runs it', () => {

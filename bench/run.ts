@@ -8,7 +8,7 @@ import pg from 'pg';
 import { insertLoop, percentile, seedTasks, waitForProjections } from './lib/database.js';
 import { cpuMeter } from './lib/cpu.js';
 import { load, type LoadResult } from './lib/load.js';
-import { ROOT, startHello, startTaskFlow } from './lib/processes.js';
+import { buildServer, ROOT, startHello, startTaskFlow } from './lib/processes.js';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
@@ -39,6 +39,8 @@ const json = async (url: string, init: RequestInit & { token?: string } = {}) =>
 const main = async () => {
   const started = Date.now();
   console.log(`TaskFlow benchmark (${quick ? 'quick' : 'full'}, ${withRedis ? 'with Redis' : 'embedded default'}) on ${os.cpus().length} cores, Node ${process.version}`);
+  // The server and the CLI run compiled, as `npm start` runs them: build the current sources first.
+  buildServer();
 
   console.log('baselines');
   for (const kind of ['node', 'express'] as const) {
@@ -269,7 +271,7 @@ const measureObservabilityOverhead = async () => {
 /** Rebuilds the tasks projection of the running server's database with the CLI; null if unavailable. */
 const runRebuild = (dataDir: string): { events: number; eventsPerSecond: number } | null => {
   try {
-    const output = execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'projections', 'rebuild', 'tasks', '--json'], {
+    const output = execFileSync(process.execPath, ['dist/cli/index.js', 'projections', 'rebuild', 'tasks', '--json'], {
       cwd: ROOT,
       env: { ...process.env, TASKFLOW_DATA_DIR: dataDir, DATABASE_URL: '', REDIS_URL: withRedis ? (process.env.REDIS_URL ?? 'redis://127.0.0.1:6379') : '' },
       encoding: 'utf8',

@@ -54,25 +54,14 @@ export const createShadowTables = async (trx: Knex.Transaction, live: readonly s
   }
 };
 
-/** Indexes built at the same time: CREATE INDEX takes a SHARE lock, which other builds share. */
-const INDEX_BUILDERS = 2;
-
 /** Builds on each shadow table the live indexes it lacks (named `<index>__rebuild` until the swap). */
 export const completeShadowIndexes = async (knex: Knex, live: readonly string[]) => {
-  const missing: { table: string; index: Index }[] = [];
   for (const table of live) {
     const [wanted, present] = await Promise.all([indexesOf(knex, table), indexesOf(knex, shadowOf(table))]);
-    for (const index of wanted.filter((w) => !present.some((p) => sameIndex(p, w)))) missing.push({ table, index });
-  }
-  const build = async () => {
-    for (let next = missing.shift(); next; next = missing.shift())
+    for (const index of wanted.filter((w) => !present.some((p) => sameIndex(p, w))))
       // The definition comes from the catalog (pg_get_indexdef), not from user input.
-      await knex.raw(`CREATE ${next.index.unique ? 'UNIQUE ' : ''}INDEX ?? ON ?? ${next.index.definition}`, [
-        shadowOf(next.index.name).slice(0, 63),
-        shadowOf(next.table),
-      ]);
-  };
-  await Promise.all(Array.from({ length: INDEX_BUILDERS }, build));
+      await knex.raw(`CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX ?? ON ?? ${index.definition}`, [shadowOf(index.name).slice(0, 63), shadowOf(table)]);
+  }
 };
 
 export const lockTables = (trx: Knex.Transaction, tables: readonly string[]) =>

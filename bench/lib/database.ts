@@ -70,3 +70,17 @@ export const waitForProjections = async (url: string, timeoutMs = 300_000) => {
     await client.end();
   }
 };
+
+/**
+ * The steady state of a table after a bulk load: statistics for the planner and a visibility map
+ * (index-only scans). Autovacuum does the same within a minute or two of the load.
+ */
+export const settleTables = async (url: string, tables: readonly string[]) => {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`VACUUM (ANALYZE) ${tables.map((t) => client.escapeIdentifier(t)).join(', ')}`);
+  } finally {
+    await client.end();
+  }
+};

@@ -1,4 +1,6 @@
+import http from 'node:http';
 import autocannon from 'autocannon';
+import { percentile } from './database.js';
 
 export type LoadResult = Readonly<{
   rps: number;
@@ -56,4 +58,71 @@ export const load = (options: LoadOptions): Promise<LoadResult> =>
         });
       },
     );
+  });
+
+export type OpenLoopOptions = Readonly<{
+  url: string;
+  seconds: number;
+  /** Requests per second, sent at evenly spaced times whatever the answers do. */
+  rate: number;
+  /** Keep-alive sockets at most; a request finding them all busy waits for one (and that counts). */
+  connections: number;
+  method?: 'GET' | 'POST' | 'PATCH';
+  headers?: Record<string, string>;
+  body?: string;
+  onResponse?: (status: number, body: string) => void;
+}>;
+
+/**
+ * A fixed request rate, open loop: request i is due at start + i / rate and is sent then, even
+ * when earlier ones have not been answered; its latency runs from when it was due, so a stall
+ * counts for every request it delays (no coordinated omission). autocannon's own rate limit
+ * lets each connection send its quota for the second back to back and then wait: that measures
+ * bursts at full speed, not a steady fraction of the peak.
+ */
+export const openLoop = (options: OpenLoopOptions): Promise<LoadResult> =>
+  new Promise((resolve) => {
+    const url = new URL(options.url);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: options.connections });
+    const total = Math.max(1, Math.round(options.rate * options.seconds));
+    const latencies: number[] = [];
+    let sent = 0;
+    let done = 0;
+    let errors = 0;
+    let non2xx = 0;
+    const started = performance.now();
+    const finish = () => {
+      if (++done < total) return;
+      agent.destroy();
+      latencies.sort((a, b) => a - b);
+      const elapsed = (performance.now() - started) / 1000;
+      resolve({ rps: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), requests: done, errors, non2xx });
+    };
+    const send = (due: number) => {
+      const req = http.request(
+        url,
+        { method: options.method ?? 'GET', agent, headers: { ...(options.body ? { 'content-type': 'application/json' } : {}), ...options.headers } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            latencies.push(performance.now() - due);
+            const status = res.statusCode ?? 0;
+            if (status < 200 || status >= 300) non2xx++;
+            options.onResponse?.(status, Buffer.concat(chunks).toString());
+            finish();
+          });
+        },
+      );
+      req.on('error', () => {
+        errors++;
+        finish();
+      });
+      req.end(options.body);
+    };
+    const timer = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * options.rate) + 1);
+      for (; sent < due; sent++) send(started + (sent * 1000) / options.rate);
+      if (sent >= total) clearInterval(timer);
+    }, 1);
   });

@@ -89,3 +89,42 @@ describe('PostgreSQL event store: gap safety and immutability', () => {
     await expect(pool.query('TRUNCATE events')).rejects.toThrow(/append-only/);
   });
 });
+
+describe('PostgreSQL event store: wake-ups across instances', () => {
+  let db: TestDatabase;
+  let pool: pg.Pool;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = createPgPool(db.url);
+  });
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+
+  it('wakes another instance through NOTIFY, and its own subscribers once, not again by its own NOTIFY', async () => {
+    const [one, two] = [createPostgresEventStore(pool, db.url), createPostgresEventStore(pool, db.url)];
+    const wakes = { one: 0, two: 0 };
+    const offs = [one.onAppend(() => wakes.one++), two.onAppend(() => wakes.two++)];
+    try {
+      // Both LISTEN connections are up once a foreign NOTIFY reaches each of them.
+      for (let i = 0; i < 100 && (wakes.one === 0 || wakes.two === 0); i++) {
+        await pool.query(`SELECT pg_notify('taskflow_events', 'someone else')`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      Object.assign(wakes, { one: 0, two: 0 });
+
+      const meta = { eventId: randomUUID(), occurredAt: new Date().toISOString(), actor: 'system', correlationId: 'c', causationId: null, schemaVersion: 1 };
+      await one.appendToStream(`wake-${randomUUID()}`, [{ type: 'Woken', data: {}, metadata: meta }], { expectedVersion: 0 });
+      expect(wakes.one).toBe(1); // directly, at once
+      for (let i = 0; i < 500 && wakes.two < 1; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(wakes.two).toBe(1); // through NOTIFY
+      await new Promise((r) => setTimeout(r, 200));
+      expect(wakes).toEqual({ one: 1, two: 1 });
+    } finally {
+      offs.forEach((off) => off());
+      await Promise.all([one.close(), two.close()]);
+    }
+  });
+});

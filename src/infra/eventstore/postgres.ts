@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { ConcurrencyError } from '../../domain/errors.js';
 import { compareLogPositions, type EventMetadata, type LogPosition, type RecordedEvent } from '../../domain/event.js';
@@ -57,6 +58,9 @@ export const createPostgresEventStore = (pool: pg.Pool, connectionString: string
   let closed = false;
 
   const notify = () => listeners.forEach((l) => l());
+  // This store's NOTIFYs carry its id: its own subscribers were already woken directly, and a
+  // second wake-up would only cost them an empty read of the log.
+  const storeId = randomUUID();
 
   // Other processes learn of appends through one NOTIFY per few milliseconds, sent after the
   // appends committed; subscribers in this process are woken directly.
@@ -67,7 +71,7 @@ export const createPostgresEventStore = (pool: pg.Pool, connectionString: string
     notifyPending = true;
     setTimeout(() => {
       notifyPending = false;
-      pool.query(`SELECT pg_notify('${CHANNEL}', '')`).catch(() => undefined);
+      pool.query(`SELECT pg_notify('${CHANNEL}', $1)`, [storeId]).catch(() => undefined);
     }, NOTIFY_COALESCE_MS);
   };
 
@@ -85,7 +89,7 @@ export const createPostgresEventStore = (pool: pg.Pool, connectionString: string
     };
     client.on('error', reconnect);
     client.on('end', reconnect);
-    client.on('notification', notify);
+    client.on('notification', (message) => message.payload !== storeId && notify());
     try {
       await client.connect();
       await client.query(`LISTEN ${CHANNEL}`);

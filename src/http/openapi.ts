@@ -62,6 +62,13 @@ const pageParams = [
 const query = (name: string, schema: unknown, description?: string) => ({ name, in: 'query', schema, ...(description ? { description } : {}) });
 const secured = [{ bearer: [] }];
 const body = (schema: unknown, required = true) => ({ required, content: json(schema) });
+/** `{ data: [items] }`, the shape of unpaginated lists. */
+const listOf = (items: unknown) => ({
+  type: 'object',
+  additionalProperties: false,
+  required: ['data'],
+  properties: { data: { type: 'array', items } },
+});
 const pageOf = (item: string) => ({
   type: 'object',
   additionalProperties: false,
@@ -385,29 +392,19 @@ export const openApiDocument = {
           },
         },
       },
-      TaskHistory: {
+      TaskHistory: listOf({
         type: 'object',
         additionalProperties: false,
-        required: ['data'],
+        required: ['version', 'type', 'data', 'occurredAt', 'actor', 'correlationId'],
         properties: {
-          data: {
-            type: 'array',
-            items: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['version', 'type', 'data', 'occurredAt', 'actor', 'correlationId'],
-              properties: {
-                version: { type: 'integer', minimum: 1 },
-                type: { type: 'string' },
-                data: { type: 'object' },
-                occurredAt: dateTime,
-                actor: { type: 'string', description: 'User id, or "system"' },
-                correlationId: { type: 'string' },
-              },
-            },
-          },
+          version: { type: 'integer', minimum: 1 },
+          type: { type: 'string' },
+          data: { type: 'object' },
+          occurredAt: dateTime,
+          actor: { type: 'string', description: 'User id, or "system"' },
+          correlationId: { type: 'string' },
         },
-      },
+      }),
       Notification: {
         type: 'object',
         additionalProperties: false,
@@ -450,38 +447,28 @@ export const openApiDocument = {
         required: ['status', 'checks'],
         properties: { status: { type: 'string', enum: ['ready', 'unavailable'] }, checks: { type: 'object', additionalProperties: healthCheck } },
       },
-      ProjectionStatusList: {
+      ProjectionStatusList: listOf({
         type: 'object',
         additionalProperties: false,
-        required: ['data'],
+        required: ['name', 'kind', 'state', 'checkpoint', 'lagEvents', 'lagSeconds', 'owner', 'lastError', 'lastErrorAt', 'rebuild'],
         properties: {
-          data: {
-            type: 'array',
-            items: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['name', 'kind', 'state', 'checkpoint', 'lagEvents', 'lagSeconds', 'owner', 'lastError', 'lastErrorAt', 'rebuild'],
-              properties: {
-                name: { type: 'string' },
-                kind: { type: 'string', enum: ['read-model', 'subscription'] },
-                state: { type: 'string', enum: ['live', 'rebuilding', 'failed', 'stopped'] },
-                checkpoint: { type: ['string', 'null'], description: 'tx/pos of the last applied event' },
-                lagEvents: { type: 'integer', minimum: 0 },
-                lagSeconds: { type: 'number', minimum: 0 },
-                owner: { type: ['string', 'null'], description: 'The instance running it' },
-                lastError: { type: ['string', 'null'] },
-                lastErrorAt: nullable(dateTime),
-                rebuild: {
-                  type: ['object', 'null'],
-                  additionalProperties: false,
-                  required: ['checkpoint', 'lagEvents', 'running', 'holder'],
-                  properties: { checkpoint: { type: 'string' }, lagEvents: { type: 'integer' }, running: { type: 'boolean' }, holder: { type: ['string', 'null'] } },
-                },
-              },
-            },
+          name: { type: 'string' },
+          kind: { type: 'string', enum: ['read-model', 'subscription'] },
+          state: { type: 'string', enum: ['live', 'rebuilding', 'failed', 'stopped'] },
+          checkpoint: { type: ['string', 'null'], description: 'tx/pos of the last applied event' },
+          lagEvents: { type: 'integer', minimum: 0 },
+          lagSeconds: { type: 'number', minimum: 0 },
+          owner: { type: ['string', 'null'], description: 'The instance running it' },
+          lastError: { type: ['string', 'null'] },
+          lastErrorAt: nullable(dateTime),
+          rebuild: {
+            type: ['object', 'null'],
+            additionalProperties: false,
+            required: ['checkpoint', 'lagEvents', 'running', 'holder'],
+            properties: { checkpoint: { type: 'string' }, lagEvents: { type: 'integer' }, running: { type: 'boolean' }, holder: { type: ['string', 'null'] } },
           },
         },
-      },
+      }),
       VerifyResult: {
         type: 'object',
         additionalProperties: false,

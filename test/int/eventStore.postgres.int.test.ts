@@ -21,21 +21,26 @@ eventStoreContract('PostgreSQL', async () => {
   };
 });
 
-describe('PostgreSQL event store: gap safety and immutability', () => {
-  let db: TestDatabase;
-  let pool: pg.Pool;
+/** A database and a pool of its own for the enclosing describe block (its log starts empty). */
+const ownDatabase = () => {
+  const own = {} as { db: TestDatabase; pool: pg.Pool };
   beforeAll(async () => {
-    db = await createTestDatabase();
-    pool = createPgPool(db.url);
+    own.db = await createTestDatabase();
+    own.pool = createPgPool(own.db.url);
   });
   afterAll(async () => {
-    await pool.end();
-    await db.drop();
+    await own.pool?.end();
+    await own.db?.drop();
   });
+  return own;
+};
+
+describe('PostgreSQL event store: gap safety and immutability', () => {
+  const own = ownDatabase();
 
   it('does not hand out an event that committed while an earlier-numbered transaction is still open', async () => {
-    const store = createPostgresEventStore(pool, db.url);
-    const slow = new pg.Client({ connectionString: db.url });
+    const store = createPostgresEventStore(own.pool, own.db.url);
+    const slow = new pg.Client({ connectionString: own.db.url });
     await slow.connect();
     try {
       await slow.query('BEGIN');
@@ -67,11 +72,11 @@ describe('PostgreSQL event store: gap safety and immutability', () => {
   });
 
   it('orders the log by transaction id as a number, also across a power of ten', async () => {
-    const store = createPostgresEventStore(pool, db.url);
+    const store = createPostgresEventStore(own.pool, own.db.url);
     try {
       // Transaction ids written by hand, small enough to be in the past of any server.
       for (const [tx, type] of [[100, 'Later'], [99, 'Earlier']] as const)
-        await pool.query(
+        await own.pool.query(
           `INSERT INTO events (transaction_id, stream_id, stream_version, event_id, type, data, metadata, occurred_at)
            VALUES ($1::text::xid8, $2, 1, $3, $4, '{}', '{}', now())`,
           [String(tx), `order-${randomUUID()}`, randomUUID(), type],
@@ -84,32 +89,23 @@ describe('PostgreSQL event store: gap safety and immutability', () => {
   });
 
   it('refuses to change or delete a recorded event', async () => {
-    await expect(pool.query(`UPDATE events SET type = 'Forged'`)).rejects.toThrow(/append-only/);
-    await expect(pool.query('DELETE FROM events')).rejects.toThrow(/append-only/);
-    await expect(pool.query('TRUNCATE events')).rejects.toThrow(/append-only/);
+    await expect(own.pool.query(`UPDATE events SET type = 'Forged'`)).rejects.toThrow(/append-only/);
+    await expect(own.pool.query('DELETE FROM events')).rejects.toThrow(/append-only/);
+    await expect(own.pool.query('TRUNCATE events')).rejects.toThrow(/append-only/);
   });
 });
 
 describe('PostgreSQL event store: wake-ups across instances', () => {
-  let db: TestDatabase;
-  let pool: pg.Pool;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    pool = createPgPool(db.url);
-  });
-  afterAll(async () => {
-    await pool.end();
-    await db.drop();
-  });
+  const own = ownDatabase();
 
   it('wakes another instance through NOTIFY, and its own subscribers once, not again by its own NOTIFY', async () => {
-    const [one, two] = [createPostgresEventStore(pool, db.url), createPostgresEventStore(pool, db.url)];
+    const [one, two] = [createPostgresEventStore(own.pool, own.db.url), createPostgresEventStore(own.pool, own.db.url)];
     const wakes = { one: 0, two: 0 };
     const offs = [one.onAppend(() => wakes.one++), two.onAppend(() => wakes.two++)];
     try {
       // Both LISTEN connections are up once a foreign NOTIFY reaches each of them.
       for (let i = 0; i < 100 && (wakes.one === 0 || wakes.two === 0); i++) {
-        await pool.query(`SELECT pg_notify('taskflow_events', 'someone else')`);
+        await own.pool.query(`SELECT pg_notify('taskflow_events', 'someone else')`);
         await new Promise((r) => setTimeout(r, 50));
       }
       await new Promise((r) => setTimeout(r, 100));

@@ -91,7 +91,7 @@ export type ProjectorDeps = Readonly<{
   /**
    * The projector's own connections. compose opens them with synchronous_commit off: read models
    * are derived, so a crash may lose the last commits (rows and checkpoint together) and they
-   * are simply projected again. Nothing waits for the disk, and no request waits for a connection.
+   * are simply projected again. Batches wait neither for the disk nor for requests' connections.
    */
   knex: Knex;
   eventStore: EventStore;

@@ -23,7 +23,7 @@ export type UsersTables = Readonly<{ users: string }>;
  * (a user registered in this batch gets the role in its inserted row: the two parts of the write
  * do not see each other's changes).
  */
-const prepareUserEvents = async (tables: UsersTables, events: readonly RecordedEvent[]): Promise<BatchWrite> => {
+const prepareUserEvents = (tables: UsersTables, events: readonly RecordedEvent[]): BatchWrite => {
   const registered = new Map<string, UserRow>();
   const lastRole = new Map<string, { id: string; role: Role; updated_at: string }>();
   for (const recorded of events) {

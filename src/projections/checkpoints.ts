@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { LOG_START, type LogPosition } from '../domain/event.js';
-import { NOTHING_TO_WRITE, type BatchWrite } from './projection.js';
+import { NOTHING_TO_WRITE, WHEN_CHECKPOINT_MOVED, type BatchWrite } from './projection.js';
 
 export const CHECKPOINTS_TABLE = 'projection_checkpoints';
 
@@ -17,8 +17,7 @@ export class CheckpointMovedError extends Error {
 
 export const readCheckpoint = async (knex: Knex, name: string): Promise<LogPosition> => {
   await knex(CHECKPOINTS_TABLE).insert({ name }).onConflict('name').ignore();
-  const row = await knex<CheckpointRow>(CHECKPOINTS_TABLE).where({ name }).first();
-  return row ? toPosition(row) : LOG_START;
+  return (await findCheckpoint(knex, name)) ?? LOG_START;
 };
 
 export const readCheckpoints = async (knex: Knex): Promise<Map<string, LogPosition>> => {
@@ -33,6 +32,8 @@ export const readCheckpoints = async (knex: Knex): Promise<Map<string, LogPositi
  * is thrown.
  */
 export const commitBatch = async (knex: Knex, name: string, from: LogPosition, to: LogPosition, write: BatchWrite = NOTHING_TO_WRITE) => {
+  const unguarded = write.statements.find((s) => !s.sql.includes(WHEN_CHECKPOINT_MOVED));
+  if (unguarded) throw new Error(`A batch statement must write only WHERE ${WHEN_CHECKPOINT_MOVED}: ${unguarded.sql.slice(0, 80)}`);
   const parts = write.statements.map((s, i) => `, write_${i} AS (${s.sql})`).join('');
   const { rows } = await knex.raw<{ rows: { moved: number }[] }>(
     `WITH checkpoint_moved AS (

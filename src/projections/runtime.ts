@@ -131,10 +131,10 @@ export const runProjection = (deps: ProjectorDeps, projection: Projection, signa
         // written with the next real batch, when the log is drained, or after a second.
         let persisted = checkpoint;
         let persistedAt = Date.now();
-        const persist = async () => {
-          if (compareLogPositions(checkpoint, persisted) === 0) return;
-          const to = checkpoint;
-          await commitBatch(knex, projection.name, persisted, to);
+        /** Writes `write` (if any) and moves the stored checkpoint to `to`. */
+        const persist = async (to: LogPosition, write = NOTHING_TO_WRITE) => {
+          if (compareLogPositions(to, persisted) === 0) return;
+          await commitBatch(knex, projection.name, persisted, to, write);
           persisted = to;
           persistedAt = Date.now();
         };
@@ -142,7 +142,7 @@ export const runProjection = (deps: ProjectorDeps, projection: Projection, signa
         while (!stopping && !signal?.aborted) {
           const { events, blocked } = await eventStore.readAll({ after: checkpoint, limit: batchSize });
           if (events.length === 0) {
-            await persist();
+            await persist(checkpoint);
             state = 'live';
             await clearRecordedError();
             await wakeUp.wait(blocked ? BLOCKED_RETRY_MS : IDLE_POLL_MS);
@@ -163,11 +163,9 @@ export const runProjection = (deps: ProjectorDeps, projection: Projection, signa
             const write = relevant.length ? await projection.prepare(knex, relevant) : NOTHING_TO_WRITE;
             // A runner whose lease was lost must not write.
             signal?.throwIfAborted();
-            await commitBatch(knex, projection.name, persisted, to, write);
+            await persist(to, write);
             return write;
           });
-          persisted = to;
-          persistedAt = Date.now();
           // Invalidate before telling waiters, so a read-your-writes reader finds no stale entry.
           if (scopes.length) await deps.invalidate?.(scopes).catch((error) => logger.warn('cache invalidation failed', { projection: projection.name, error: (error as Error).message }));
           checkpoint = to;

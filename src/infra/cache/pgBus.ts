@@ -42,19 +42,20 @@ export const createPgInvalidationBus = (pool: pg.Pool, connectionString: string)
   const bus: InvalidationBus & { close: () => Promise<void> } = {
     async publish(scopes) {
       // NOTIFY payloads are limited: as many scopes per message as fit.
+      const send = (chunk: readonly string[]) => pool.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(chunk)]);
       let chunk: string[] = [];
       let length = 2;
       for (const scope of scopes) {
         const size = JSON.stringify(scope).length + 1;
         if (chunk.length && length + size > MAX_PAYLOAD) {
-          await pool.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(chunk)]);
+          await send(chunk);
           chunk = [];
           length = 2;
         }
         chunk.push(scope);
         length += size;
       }
-      if (chunk.length) await pool.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(chunk)]);
+      if (chunk.length) await send(chunk);
     },
     subscribe(handler) {
       handlers.push(handler);

@@ -3,6 +3,7 @@ import type { TaskMarkedOverdue } from '../domain/task/events.js';
 import type { JobQueue } from '../infra/queue/jobQueue.js';
 import type { Logger } from '../infra/logger.js';
 import { NOTHING_TO_WRITE, type Projection } from '../projections/projection.js';
+import { taskIdOf } from '../projections/tasks.js';
 import { inSpan, linksTo } from '../infra/tracing.js';
 
 export const NOTIFICATIONS_TABLE = 'notifications';
@@ -37,7 +38,7 @@ export const overdueNotificationJobs = (queue: JobQueue<OverdueNotificationJob>)
           id: event.metadata.eventId,
           data: {
             eventId: event.metadata.eventId,
-            taskId: event.streamId.slice('task-'.length),
+            taskId: taskIdOf(event),
             userId: data.userId,
             dueDate: data.dueDate,
             occurredAt: event.metadata.occurredAt,

@@ -4,8 +4,8 @@ import { TASK_EVENT_TYPES, type TaskEvent } from '../domain/task/events.js';
 import { evolve, type TaskState } from '../domain/task/state.js';
 import { USER_EVENT_TYPES, type UserRegistered, type UserRoleChanged } from '../domain/user/events.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
-import { CHECKPOINTS_TABLE } from '../projections/checkpoints.js';
-import { contribution, TASK_STATS_TABLE, TASKS_TABLE, taskToRow, type StatsDelta, type TaskRow } from '../projections/tasks.js';
+import { findCheckpoint } from '../projections/checkpoints.js';
+import { contribution, TASK_STATS_TABLE, TASKS_TABLE, taskIdOf, taskToRow, type StatsDelta, type TaskRow } from '../projections/tasks.js';
 import { USERS_TABLE } from '../projections/users.js';
 import { READ_MODELS, readModelNamed } from './projections.js';
 import { formatPosition } from './status.js';
@@ -49,10 +49,10 @@ const readSnapshots = (knex: Knex, names: readonly string[]) =>
     async (trx) => {
       const snapshots = new Map<string, Snapshot>();
       for (const name of names) {
-        const row = await trx(CHECKPOINTS_TABLE).where({ name }).first<{ tx: string; pos: string } | undefined>();
+        const checkpoint = (await findCheckpoint(trx, name)) ?? LOG_START;
         const tables: Record<string, Row[]> = {};
         for (const table of TABLES[name]!) tables[table] = await trx(table).select('*');
-        snapshots.set(name, { checkpoint: row ? { tx: BigInt(row.tx), pos: BigInt(row.pos) } : LOG_START, tables });
+        snapshots.set(name, { checkpoint, tables });
       }
       return snapshots;
     },
@@ -97,7 +97,7 @@ const tasksFold = (): Fold => {
   return {
     handles: new Set<string>(TASK_EVENT_TYPES),
     add(event) {
-      const id = event.streamId.slice('task-'.length);
+      const id = taskIdOf(event);
       states.set(id, evolve(states.get(id) ?? { kind: 'missing' }, asStamped<TaskEvent>(event)));
     },
     compare(snapshot) {

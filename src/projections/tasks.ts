@@ -68,7 +68,7 @@ export const contribution = (task: Task, sign: 1 | -1): StatsDelta => ({
   overdue: task.isOverdue ? sign : 0,
 });
 
-const taskIdOf = (event: RecordedEvent) => event.streamId.slice('task-'.length);
+export const taskIdOf = (event: Pick<RecordedEvent, 'streamId'>) => event.streamId.slice('task-'.length);
 
 /** The tables a tasks projection writes: the live ones, or a rebuild's shadow copies. */
 export type TasksTables = Readonly<{ tasks: string; stats: string }>;

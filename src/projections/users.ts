@@ -71,4 +71,3 @@ export const usersProjectionFor = (tables: UsersTables): Projection => ({
   prepare: async (_knex, events) => prepareUserEvents(tables, events),
 });
 
-export const usersProjection: Projection = usersProjectionFor({ users: USERS_TABLE });

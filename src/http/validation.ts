@@ -49,6 +49,9 @@ export const isoDateTime = Joi.string()
   })
   .messages({ 'date.range': '{{#label}} must be between the years 1 and 9999' });
 
+/** For routes that take no query parameters: any given is a 400. */
+export const noQuery = Joi.object({});
+
 export const pagination = {
   page: Joi.number().integer().min(1).max(1_000_000).default(1),
   limit: Joi.number().integer().min(1).max(100).default(10),

@@ -6,7 +6,7 @@ import { READ_MODELS } from '../../operations/projections.js';
 import { projectionStatus } from '../../operations/status.js';
 import { verifyReadModels } from '../../operations/verify.js';
 import { requireAdmin } from '../context.js';
-import { validate } from '../validation.js';
+import { noQuery, validate } from '../validation.js';
 
 export type AdminRouteDeps = Readonly<{ knex: Knex; eventStore: EventStore }>;
 
@@ -17,7 +17,7 @@ export const adminRoutes = (deps: AdminRouteDeps) => (router: Router) => {
 
   router.get('/admin/projections', async (req, res) => {
     requireAdmin(res);
-    validate(Joi.object({}), req.query, 'query');
+    validate(noQuery, req.query, 'query');
     res.json({ data: await projectionStatus(deps) });
   });
 

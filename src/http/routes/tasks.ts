@@ -13,7 +13,7 @@ import type { Knex } from 'knex';
 import { cached, ownerScope, taskScope, type Cache } from '../../infra/cache/cache.js';
 import { createHash } from 'node:crypto';
 import { actorOf, commandOptions } from '../context.js';
-import { idParam, isoDateTime, pagination, uuid, validate } from '../validation.js';
+import { idParam, isoDateTime, noQuery, pagination, uuid, validate } from '../validation.js';
 
 export type TaskRouteDeps = Readonly<{
   knex: Knex;
@@ -24,7 +24,6 @@ export type TaskRouteDeps = Readonly<{
   now: () => Date;
 }>;
 
-const isoDate = isoDateTime;
 const title = Joi.string().trim().min(1).max(TITLE_MAX);
 const description = Joi.string().max(DESCRIPTION_MAX).allow(null, '');
 const status = Joi.string().valid(...TASK_STATUSES);
@@ -35,23 +34,23 @@ const createSchema = Joi.object({
   description,
   status,
   priority,
-  dueDate: isoDate.allow(null),
+  dueDate: isoDateTime.allow(null),
   userId: uuid,
 });
-const updateSchema = Joi.object({ title, description, status, priority, dueDate: isoDate.allow(null), userId: uuid });
+const updateSchema = Joi.object({ title, description, status, priority, dueDate: isoDateTime.allow(null), userId: uuid });
 const listSchema = Joi.object({
   status,
   priority,
   userId: uuid,
   search: Joi.string().min(1).max(200),
-  dueBefore: isoDate,
-  dueAfter: isoDate,
+  dueBefore: isoDateTime,
+  dueAfter: isoDateTime,
   overdue: Joi.boolean(),
   ...pagination,
   sortBy: Joi.string().valid(...TASK_SORT_FIELDS).default('createdAt'),
   sortOrder: Joi.string().uppercase().valid('ASC', 'DESC').default('DESC'),
 });
-const pointInTimeSchema = Joi.object({ version: Joi.number().integer().min(1).max(1_000_000), asOf: isoDate }).oxor('version', 'asOf');
+const pointInTimeSchema = Joi.object({ version: Joi.number().integer().min(1).max(1_000_000), asOf: isoDateTime }).oxor('version', 'asOf');
 const batchSchema = Joi.object({
   tasks: Joi.array().items(uuid.required()).min(1).max(100).required(),
   action: Joi.string().valid('complete', 'delete').required(),
@@ -132,7 +131,7 @@ export const taskRoutes = (deps: TaskRouteDeps) => (router: Router) => {
 
   router.get('/tasks/:id/history', async (req, res) => {
     const id = idParam(req.params);
-    validate(Joi.object({}), req.query, 'query');
+    validate(noQuery, req.query, 'query');
     res.json({ data: await getTaskHistory(eventStore, actorOf(res), id) });
   });
 

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { LOG_START, type LogPosition } from '../domain/event.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
-import { readLeaseRecords } from '../infra/lock/lock.js';
+import { readLeaseRecords, type LeaseRecord } from '../infra/lock/lock.js';
 import { readCheckpointDetails, rebuildCheckpointName } from '../projections/checkpoints.js';
 import { PROJECTION_NAMES, SUBSCRIPTIONS } from './projections.js';
 
@@ -25,13 +25,19 @@ export type ProjectionStatus = Readonly<{
   rebuild: RebuildStatus | null;
 }>;
 
-export type StatusDeps = Readonly<{ knex: Knex; eventStore: EventStore; now?: () => Date }>;
+export type StatusDeps = Readonly<{
+  knex: Knex;
+  eventStore: EventStore;
+  now?: () => Date;
+  /** The lease table as the caller already read it (the health route shows it too). */
+  leases?: readonly LeaseRecord[];
+}>;
 
 export const formatPosition = (at: LogPosition) => `${at.tx}/${at.pos}`;
 
 /** Each projection's checkpoint, lag, owner and state, read from the shared tables: right from any process. */
-export const projectionStatus = async ({ knex, eventStore, now = () => new Date() }: StatusDeps): Promise<ProjectionStatus[]> => {
-  const [checkpoints, leases] = await Promise.all([readCheckpointDetails(knex), readLeaseRecords(knex)]);
+export const projectionStatus = async ({ knex, eventStore, now = () => new Date(), ...given }: StatusDeps): Promise<ProjectionStatus[]> => {
+  const [checkpoints, leases] = await Promise.all([readCheckpointDetails(knex), given.leases ?? readLeaseRecords(knex)]);
   const liveHolder = (lock: string) => leases.find((l) => l.name === lock && l.live)?.holder ?? null;
 
   const lagOf = async (after: LogPosition) => {

@@ -56,7 +56,8 @@ export const healthRoutes = (deps: HealthDeps) => (router: Router) => {
     let queue: Record<string, number> | null = null;
     if (postgres.status === 'up') {
       // The same status the CLI prints; what runs in this process adds its own state and error.
-      const [statuses, leases] = await Promise.all([projectionStatus(deps), readLeaseRecords(knex)]);
+      const leases = await readLeaseRecords(knex);
+      const statuses = await projectionStatus({ ...deps, leases });
       const local = new Map(deps.projections().map((r) => [r.name, r.status()]));
       for (const status of statuses) {
         const here = local.get(status.name);

@@ -141,14 +141,12 @@ export const compose = async (
   const pool = createPgPool(database.url, poolSize);
   // The log lives in EventStoreDB when EVENTSTORE_URL is set; read models and checkpoints stay in PostgreSQL.
   const metrics = createMetrics();
-  const eventStore = shareLogReads(
-    instrumentEventStore(
-      // Loaded only when used: its gRPC client costs ~8 MB of memory.
-      config.eventStoreUrl
-        ? (await import('./infra/eventstore/eventstoredb.js')).createEventStoreDbEventStore(config.eventStoreUrl)
-        : createPostgresEventStore(pool, database.url),
-      metrics.appendDuration,
-    ),
+  const eventStore = instrumentEventStore(
+    // Loaded only when used: its gRPC client costs ~8 MB of memory.
+    config.eventStoreUrl
+      ? (await import('./infra/eventstore/eventstoredb.js')).createEventStoreDbEventStore(config.eventStoreUrl)
+      : createPostgresEventStore(pool, database.url),
+    metrics.appendDuration,
   );
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : null;
   const bus = redis ? null : createPgInvalidationBus(pool, database.url);
@@ -183,6 +181,8 @@ export const compose = async (
   const exclusive: ExclusiveRunner[] = [];
   const projectionRunners = new Map<string, ProjectionRunner>();
   const projectorKnex = hasRole(role, 'projector') ? createKnex(database.url, { max: 4, name: 'taskflow-projector', asyncCommit: true }) : null;
+  // The runners of this process usually read the same batch of the log: they share it.
+  const projectorLog = shareLogReads(eventStore);
   if (projectorKnex)
     // One list of read models, shared with the operator tooling (status, rebuild, verify).
     for (const projection of [...READ_MODELS.map(liveProjection), overdueNotificationJobs(queue)])
@@ -194,7 +194,7 @@ export const compose = async (
             const runner = runProjection(
               {
                 knex: projectorKnex,
-                eventStore,
+                eventStore: projectorLog,
                 watermarks,
                 logger,
                 invalidate: (s) => cache.invalidate(s),

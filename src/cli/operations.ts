@@ -8,14 +8,14 @@ import { formatHistory, formatStatus, formatTask, formatVerify, orderedTask } fr
 import { progressReporter } from './progress.js';
 import type { System } from '../compose.js';
 import { CliError, fail } from './failure.js';
+import { UUID_PATTERN } from '../domain/ids.js';
 
 /** Opens the system (the heavy imports) only once the arguments are known to be good. */
 const runCommand = async (command: (system: System) => Promise<number | void>) => (await import('./system.js')).runCommand(command);
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const taskIdArgument = (value: string) => {
-  if (!UUID.test(value)) throw new InvalidArgumentError('expected a task id (a UUID)');
+  if (!UUID_PATTERN.test(value)) throw new InvalidArgumentError('expected a task id (a UUID)');
   return value.toLowerCase();
 };
 const positiveInteger = (max: number) => (value: string) => {

@@ -5,8 +5,8 @@ import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
 import { ROLES, type Actor, type Role } from '../domain/actor.js';
 import { UnauthorizedError } from '../domain/errors.js';
 import { JWT_AUDIENCE, JWT_ISSUER } from './tokens.js';
+import { UUID_PATTERN } from '../domain/ids.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** passport-jwt on its own Passport instance: Bearer, HS256 only (so `alg: none` is refused). */
 export const createAuthenticate = (secret: string, currentRole?: (userId: string) => Promise<Role>): RequestHandler => {
@@ -24,7 +24,7 @@ export const createAuthenticate = (secret: string, currentRole?: (userId: string
       },
       (payload: { sub?: unknown; role?: unknown }, done: (error: unknown, user?: Actor | false) => void) => {
         const { sub, role } = payload;
-        if (typeof sub !== 'string' || !UUID.test(sub) || !ROLES.includes(role as never)) return done(null, false);
+        if (typeof sub !== 'string' || !UUID_PATTERN.test(sub) || !ROLES.includes(role as never)) return done(null, false);
         const claimed = role as Role;
         // Admin powers are checked against the roster: a demoted admin's token acts as a user.
         if (claimed !== 'admin' || !currentRole) return done(null, { kind: 'user', userId: sub, role: claimed });

@@ -25,6 +25,8 @@ export type LoadOptions = Readonly<{
   onResponse?: (status: number, body: string) => void;
 }>;
 
+const headersOf = (options: Pick<LoadOptions, 'body' | 'headers'>) => ({ ...(options.body ? { 'content-type': 'application/json' } : {}), ...options.headers });
+
 /** One autocannon run; latencies in milliseconds. */
 export const load = (options: LoadOptions): Promise<LoadResult> =>
   new Promise((resolve, reject) => {
@@ -39,7 +41,7 @@ export const load = (options: LoadOptions): Promise<LoadResult> =>
           {
             method: options.method ?? 'GET',
             path: url.pathname + url.search,
-            headers: { ...(options.body ? { 'content-type': 'application/json' } : {}), ...options.headers },
+            headers: headersOf(options),
             ...(options.body ? { body: options.body } : {}),
             ...(options.setupRequest ? { setupRequest: options.setupRequest as never } : {}),
             ...(options.onResponse ? { onResponse: options.onResponse as never } : {}),
@@ -60,18 +62,12 @@ export const load = (options: LoadOptions): Promise<LoadResult> =>
     );
   });
 
-export type OpenLoopOptions = Readonly<{
-  url: string;
-  seconds: number;
-  /** Requests per second, sent at evenly spaced times whatever the answers do. */
-  rate: number;
-  /** Keep-alive sockets at most; a request finding them all busy waits for one (and that counts). */
-  connections: number;
-  method?: 'GET' | 'POST' | 'PATCH';
-  headers?: Record<string, string>;
-  body?: string;
-  onResponse?: (status: number, body: string) => void;
-}>;
+export type OpenLoopOptions = Pick<LoadOptions, 'url' | 'seconds' | 'connections' | 'method' | 'headers' | 'body' | 'onResponse'> &
+  Readonly<{
+    /** Requests per second, sent at evenly spaced times whatever the answers do. A request that
+     * finds all `connections` keep-alive sockets busy waits for one, and that wait counts. */
+    rate: number;
+  }>;
 
 /**
  * A fixed request rate, open loop: request i is due at start + i / rate and is sent then, even
@@ -101,7 +97,7 @@ export const openLoop = (options: OpenLoopOptions): Promise<LoadResult> =>
     const send = (due: number) => {
       const req = http.request(
         url,
-        { method: options.method ?? 'GET', agent, headers: { ...(options.body ? { 'content-type': 'application/json' } : {}), ...options.headers } },
+        { method: options.method ?? 'GET', agent, headers: headersOf(options) },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));

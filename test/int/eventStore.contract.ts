@@ -111,7 +111,11 @@ export const eventStoreContract = (name: string, setup: () => Promise<EventStore
       await store.appendToStream(id, [newEvent('C')], { expectedVersion: 2 });
       const after = await readAllAfter(store, start);
       expect(after.map((e) => e.type)).toEqual(['A', 'B', 'C']);
-      expect((await store.lagAfter(start)).events).toBe(3);
+      const lag = await store.lagAfter(start);
+      expect(lag.events).toBe(3);
+      // The oldest event not yet applied is A, appended a moment ago.
+      expect(Date.now() - Date.parse(lag.oldestRecordedAt!)).toBeLessThan(60_000);
+      expect((await store.lagAfter(after.at(-1)!.position)).oldestRecordedAt).toBeNull();
       expect((await store.lagAfter(after[0]!.position)).events).toBe(2);
       const limited = await store.readAll({ after: start, limit: 2 });
       expect(limited.events.map((e) => e.type)).toEqual(['A', 'B']);

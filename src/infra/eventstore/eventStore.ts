@@ -31,8 +31,11 @@ export interface EventStore {
   appendToStream(streamId: string, events: readonly NewEvent[], options: { expectedVersion: number }): Promise<AppendResult>;
   /** The global log after a position, in an order that never changes once read, without gaps. */
   readAll(options: { after: LogPosition; limit: number }): Promise<ReadAllResult>;
-  /** How many events of the log lie after a position, and when the newest was recorded. */
-  lagAfter(position: LogPosition): Promise<{ events: number; newestRecordedAt: string | null }>;
+  /**
+   * How many committed events of the log lie after a position, and when the oldest of them was
+   * recorded: also the events a gap-safe read is still holding back.
+   */
+  lagAfter(position: LogPosition): Promise<{ events: number; oldestRecordedAt: string | null }>;
   /** Calls back (coalesced, possibly spuriously) when new events may have been appended. */
   onAppend(listener: () => void): () => void;
   close(): Promise<void>;

@@ -120,13 +120,13 @@ export const createEventStoreDbEventStore = (connectionString: string): EventSto
     async lagAfter(position: LogPosition) {
       // Counted as they stream by rather than collected: the lag can be large.
       let events = 0;
-      let newest: Date | null = null;
+      let oldest: Date | null = null;
       for await (const { event } of client.readAll({ fromPosition: toReadPosition(position), direction: FORWARDS, maxCount: LAG_COUNT_CAP + 1 })) {
         if (!event || isSystemEvent(event) || !isAfter(event, position)) continue;
         events += 1;
-        newest = event.created;
+        oldest ??= event.created;
       }
-      return { events, newestRecordedAt: newest?.toISOString() ?? null };
+      return { events, oldestRecordedAt: oldest?.toISOString() ?? null };
     },
 
     onAppend(listener: () => void) {

@@ -151,12 +151,12 @@ export const createPostgresEventStore = (pool: pg.Pool, connectionString: string
     },
 
     async lagAfter(position: LogPosition) {
-      const { rows } = await pool.query<{ events: string; newest: Date | null }>(
-        `SELECT count(*) AS events, max(recorded_at) AS newest FROM events
+      const { rows } = await pool.query<{ events: string; oldest: Date | null }>(
+        `SELECT count(*) AS events, min(recorded_at) AS oldest FROM events
          WHERE (transaction_id, global_position) > ($1::text::xid8, $2::bigint)`,
         [position.tx.toString(), position.pos.toString()],
       );
-      return { events: Number(rows[0]?.events ?? 0), newestRecordedAt: rows[0]?.newest?.toISOString() ?? null };
+      return { events: Number(rows[0]?.events ?? 0), oldestRecordedAt: rows[0]?.oldest?.toISOString() ?? null };
     },
 
     onAppend(callback: () => void) {

@@ -1,6 +1,10 @@
 import type { Event, EventMetadata, LogPosition, RecordedEvent } from '../../domain/event.js';
 
+
 export type NewEvent = Event & Readonly<{ metadata: EventMetadata }>;
+
+/** A transaction that holds the log for writing: it is appending, or has appended and not ended. */
+export type AppendInFlight = Readonly<{ transactionId: string; pid: number | null; startedAt: string | null; application: string | null }>;
 
 export type AppendResult = Readonly<{
   /** The stream version after the append. */
@@ -36,6 +40,11 @@ export interface EventStore {
    * recorded: also the events a gap-safe read is still holding back.
    */
   lagAfter(position: LogPosition): Promise<{ events: number; oldestRecordedAt: string | null }>;
+  /**
+   * The oldest transaction appending right now, or null: a slow appender holds every gap-safe
+   * reader back until it ends (always null where appends cannot hold readers back).
+   */
+  oldestAppendInFlight(): Promise<AppendInFlight | null>;
   /** Calls back (coalesced, possibly spuriously) when new events may have been appended. */
   onAppend(listener: () => void): () => void;
   close(): Promise<void>;

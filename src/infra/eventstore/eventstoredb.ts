@@ -129,6 +129,9 @@ export const createEventStoreDbEventStore = (connectionString: string): EventSto
       return { events, oldestRecordedAt: oldest?.toISOString() ?? null };
     },
 
+    // $all is ordered by commit: an append in flight holds no reader back.
+    oldestAppendInFlight: async () => null,
+
     onAppend(listener: () => void) {
       listeners.add(listener);
       subscribe();

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { ConcurrencyError } from '../../domain/errors.js';
 import { compareLogPositions, type EventMetadata, type LogPosition, type RecordedEvent } from '../../domain/event.js';
+import { createAppendHorizon } from './appendHorizon.js';
 import type { AppendResult, EventStore, NewEvent, ReadAllResult, ReadStreamOptions } from './eventStore.js';
 
 const CHANNEL = 'taskflow_events';
@@ -16,6 +17,7 @@ type EventRow = {
   data: Record<string, unknown>;
   metadata: EventMetadata;
   safe?: boolean;
+  horizon?: string;
 };
 
 // The transaction id goes out as text under another name: an output column named
@@ -43,16 +45,23 @@ const APPEND = `
   WHERE current.version = $2
   RETURNING stream_version, global_position, transaction_id::text AS tx`;
 
-// Events whose transaction id is below the snapshot's xmin belong to transactions that have all
-// ended, so nothing can commit before them later: only that prefix is handed out.
+// An event is handed out only when its transaction id is below the horizon: the oldest transaction
+// in flight at the read's snapshot that could still commit an event (see appendHorizon.ts for the
+// ones that cannot, passed in as $4). With none in flight, every visible event is below xmax.
 const READ_ALL = `
-  SELECT ${COLUMNS}, transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AS safe
+  WITH snapshot AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
+  horizon AS MATERIALIZED (
+    SELECT coalesce(
+      (SELECT min(x) FROM snapshot, pg_snapshot_xip(snapshot.s) AS x WHERE x <> ALL ($4::xid8[])),
+      (SELECT pg_snapshot_xmax(s) FROM snapshot)) AS h)
+  SELECT ${COLUMNS}, transaction_id < (SELECT h FROM horizon) AS safe, (SELECT h FROM horizon)::text AS horizon
   FROM events
   WHERE (transaction_id, global_position) > ($1::text::xid8, $2::bigint)
   ORDER BY events.transaction_id, events.global_position
   LIMIT $3`;
 
 export const createPostgresEventStore = (pool: pg.Pool, connectionString: string): EventStore => {
+  const horizon = createAppendHorizon(pool);
   const listeners = new Set<() => void>();
   let listener: pg.Client | null = null;
   let closed = false;
@@ -143,12 +152,19 @@ export const createPostgresEventStore = (pool: pg.Pool, connectionString: string
     },
 
     async readAll({ after, limit }: { after: LogPosition; limit: number }): Promise<ReadAllResult> {
-      const { rows } = await pool.query<EventRow>(READ_ALL, [after.tx.toString(), after.pos.toString(), limit]);
-      const safe = rows.filter((r) => r.safe);
-      // Belt and braces: never hand out anything at or before the position asked for.
-      const events = safe.map(toRecorded).filter((e) => compareLogPositions(e.position, after) > 0);
-      return { events, blocked: safe.length < rows.length };
+      for (let again = true; ; again = false) {
+        const { rows } = await pool.query<EventRow>(READ_ALL, [after.tx.toString(), after.pos.toString(), limit, horizon.passable()]);
+        const safe = rows.filter((r) => r.safe);
+        const blocked = safe.length < rows.length;
+        // Held back by the same transaction for a while: if it turns out passable, read again now.
+        if ((await horizon.heldBack(blocked ? rows[0]!.horizon! : null)) && again) continue;
+        // Belt and braces: never hand out anything at or before the position asked for.
+        const events = safe.map(toRecorded).filter((e) => compareLogPositions(e.position, after) > 0);
+        return { events, blocked };
+      }
     },
+
+    oldestAppendInFlight: () => horizon.oldestAppend(),
 
     async lagAfter(position: LogPosition) {
       const { rows } = await pool.query<{ events: string; oldest: Date | null }>(

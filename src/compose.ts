@@ -32,7 +32,11 @@ import { metricsRoutes, observeRequests } from './http/observability.js';
 import { liveProjection, READ_MODELS } from './operations/projections.js';
 import { projectionStatus } from './operations/status.js';
 import { createMemoryCache } from './infra/cache/memory.js';
-import { createPgInvalidationBus } from './infra/cache/pgBus.js';
+import { CACHE_CHANNEL, cacheChangePayload, createPgInvalidationBus } from './infra/cache/pgBus.js';
+import { createInstanceRegistry } from './infra/instances.js';
+import { createPostgresWritePositions } from './infra/positions/postgres.js';
+import { createRedisWritePositions } from './infra/positions/redis.js';
+import { consistency, createConsistencyTokens } from './http/consistency.js';
 import { createRedisCache } from './infra/cache/redis.js';
 import { createKnex, createPgPool } from './infra/db/knex.js';
 import { migrateToLatest } from './infra/db/migrate.js';
@@ -73,7 +77,15 @@ const embeddedJwtSecret = async (dataDir: string) => {
 
 const connectRedis = async (url: string, logger: Logger) => {
   // Fail fast rather than queue: a Redis outage must degrade to PostgreSQL, not hang requests.
-  const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 500, connectTimeout: 2000, lazyConnect: true });
+  // Commands issued in the same moment share one round trip (a cached read and the caller's write position).
+  const redis = new Redis(url, {
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    enableAutoPipelining: true,
+    commandTimeout: 500,
+    connectTimeout: 2000,
+    lazyConnect: true,
+  });
   let down = false;
   redis.on('error', (error) => {
     if (!down) logger.warn('redis unavailable', { error: error.message });
@@ -151,13 +163,24 @@ export const compose = async (
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : null;
   const bus = redis ? null : createPgInvalidationBus(pool, database.url);
   const cache = instrumentCache(redis ? createRedisCache(redis) : createMemoryCache({ bus: bus! }), metrics);
-  const lock: LeaderLock = redis
-    ? createRedisLock(knex, redis, { leaseMs: config.lockLeaseMs, instanceId })
-    : createPostgresLock(knex, database.url, { leaseMs: config.lockLeaseMs, instanceId });
+  // Projections and rebuilds are owned through PostgreSQL, whatever else is configured: Redis must
+  // never be the reason a read model stops. The overdue check takes redlock when Redis is there.
+  const lock: LeaderLock = createPostgresLock(knex, database.url, { leaseMs: config.lockLeaseMs, instanceId });
+  const scheduleLock: LeaderLock = redis ? createRedisLock(knex, redis, { leaseMs: config.lockLeaseMs, instanceId }) : lock;
   const queue = createJobQueue<OverdueNotificationJob>('notifications', { redisUrl: config.redisUrl, databaseUrl: database.url });
 
-  const watermarks = createProjectionWatermarks(knex);
-  const readYourWrites = createReadYourWrites(watermarks, config.readYourWritesTimeoutMs);
+  // What this instance learns of the tasks projection's position tells the cache what fresh loads reflect.
+  const watermarks = createProjectionWatermarks(knex, { onKnown: (name, at) => name === 'tasks' && cache.observed(at) });
+  const durablePositions = createPostgresWritePositions(knex);
+  const instances = hasRole(role, 'api') ? createInstanceRegistry(knex, instanceId, { onAlone: () => readYourWrites.adopt() }) : null;
+  const readYourWrites = createReadYourWrites({
+    watermarks,
+    positions: redis ? createRedisWritePositions(redis, durablePositions) : durablePositions,
+    instances: instances ?? { alone: () => false, writable: async () => undefined },
+    timeoutMs: config.readYourWritesTimeoutMs,
+    logger,
+  });
+  const ownReads = consistency(readYourWrites, createConsistencyTokens(database.jwtSecret));
   const observe = (type: string, outcome: string) => metrics.commands.inc({ type, outcome });
   const tasks = taskCommands({ eventStore, observe });
   const users = userCommands({ eventStore, observe });
@@ -197,7 +220,11 @@ export const compose = async (
                 eventStore: projectorLog,
                 watermarks,
                 logger,
-                invalidate: (s) => cache.invalidate(s),
+                invalidate: async (scopes, to) => {
+                  await cache.invalidate(scopes, to);
+                  await cache.committed(scopes, to);
+                  if (bus) await pool.query('SELECT pg_notify($1, $2)', [CACHE_CHANNEL, cacheChangePayload(scopes, to)]);
+                },
                 onBatch: (name, events) => metrics.projectedEvents.inc({ projection: name }, events),
               },
               projection,
@@ -212,7 +239,7 @@ export const compose = async (
   if (hasRole(role, 'scheduler'))
     exclusive.push(
       runExclusive(
-        lock,
+        scheduleLock,
         'overdue-check',
         (lease) => {
           const job = new Cron(config.overdueCheckCron, { protect: true, catch: (error) => logger.error('overdue check failed', { error }) }, () =>
@@ -237,14 +264,14 @@ export const compose = async (
       docsRoutes(),
       metricsRoutes(metrics),
       healthRoutes({ knex, eventStore, redis, projections: () => [...projectionRunners.values()], locks: () => exclusive, queue }),
-      authRoutes({ eventStore, users, tokens, readYourWrites, now, limits }),
+      authRoutes({ eventStore, users, tokens, consistency: ownReads, now, limits }),
     ],
     authenticate: createAuthenticate(database.jwtSecret, createRoleLookup(eventStore)),
     beforeAuthentication: [limits.anonymous],
     protectedMiddleware: [limits.api, idempotency(knex, now)],
     protectedRoutes: [
-      taskRoutes({ knex, cache, eventStore, tasks, readYourWrites, now }),
-      userRoutes({ knex, eventStore, users, readYourWrites, now }),
+      taskRoutes({ knex, cache, eventStore, tasks, consistency: ownReads, now }),
+      userRoutes({ knex, eventStore, users, consistency: ownReads, now }),
       notificationRoutes({ knex }),
       adminRoutes({ knex, eventStore }),
     ],
@@ -271,7 +298,9 @@ export const compose = async (
       if (sweeper) clearInterval(sweeper);
       await worker?.close();
       await Promise.all(exclusive.map((r) => r.stop()));
+      await instances?.stop();
       await lock.close();
+      if (scheduleLock !== lock) await scheduleLock.close();
       await queue.close();
       await bus?.close();
       await cache.close();

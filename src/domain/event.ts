@@ -50,3 +50,7 @@ export const compareLogPositions = (a: LogPosition, b: LogPosition): number =>
   a.tx === b.tx ? (a.pos === b.pos ? 0 : a.pos < b.pos ? -1 : 1) : a.tx < b.tx ? -1 : 1;
 
 export const LOG_START: LogPosition = { tx: 0n, pos: 0n };
+
+/** The latest of some positions (null when none is given). */
+export const latestPosition = (...positions: readonly (LogPosition | null | undefined)[]): LogPosition | null =>
+  positions.reduce<LogPosition | null>((a, b) => (!b ? a : !a || compareLogPositions(b, a) > 0 ? b : a), null);

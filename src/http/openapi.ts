@@ -40,6 +40,12 @@ const ok = (description: string, schema: unknown, headers?: Record<string, unkno
 });
 
 const etagHeader = { ETag: { description: 'The task version as an entity tag, e.g. "3"', schema: { type: 'string' } } };
+const CONSISTENCY =
+  'Opaque token of the log position this answer reflects. Sent back on a read (to any instance), the read waits until the read models have passed it (bounded; 503 READ_MODEL_BEHIND with Retry-After past the bound); a token not issued by this service is 400 INVALID_CONSISTENCY_TOKEN.';
+/** Every 2xx command answers with it. */
+const consistencyHeader = { 'Consistency-Token': { description: CONSISTENCY, schema: { type: 'string' } } };
+/** Every read of a read model takes it. */
+const consistencyToken = { name: 'Consistency-Token', in: 'header', required: false, description: CONSISTENCY, schema: { type: 'string', maxLength: 200 } };
 const idParam = { name: 'id', in: 'path', required: true, schema: uuid };
 const ifMatch = {
   name: 'If-Match',
@@ -134,7 +140,7 @@ export const openApiDocument = {
         tags: ['auth'],
         summary: 'Create an account and sign in',
         requestBody: body(ref('Registration')),
-        responses: { '201': ok('Registered and signed in', ref('Session')), ...problems(400, 409, 413, 415) },
+        responses: { '201': ok('Registered and signed in', ref('Session'), consistencyHeader), ...problems(400, 409, 413, 415) },
       },
     },
     '/auth/login': {
@@ -177,6 +183,7 @@ export const openApiDocument = {
           ...pageParams,
           query('sortBy', { type: 'string', enum: TASK_SORT_FIELDS, default: 'createdAt' }),
           query('sortOrder', { type: 'string', enum: ['ASC', 'DESC', 'asc', 'desc'], default: 'DESC' }, 'Case-insensitive'),
+          consistencyToken,
         ],
         responses: { '200': ok('A page of tasks', pageOf('Task')), ...problems(400, 401, 403) },
       },
@@ -189,6 +196,7 @@ export const openApiDocument = {
         responses: {
           '201': ok('Created', ref('Task'), {
             ...etagHeader,
+            ...consistencyHeader,
             Location: { description: 'URL of the new task', schema: { type: 'string' } },
           }),
           ...problems(400, 401, 403, 413, 415, 422),
@@ -200,6 +208,7 @@ export const openApiDocument = {
         tags: ['tasks'],
         summary: "Counts over the caller's scope",
         security: secured,
+        parameters: [consistencyToken],
         responses: { '200': ok('Counts', ref('TaskStats')), ...problems(401) },
       },
     },
@@ -210,7 +219,7 @@ export const openApiDocument = {
         security: secured,
         parameters: [idempotencyKey],
         requestBody: body(ref('BatchRequest')),
-        responses: { '200': ok('One result per id', ref('BatchResponse')), ...problems(400, 401, 413, 415, 422) },
+        responses: { '200': ok('One result per id', ref('BatchResponse'), consistencyHeader), ...problems(400, 401, 413, 415, 422) },
       },
     },
     '/tasks/{id}': {
@@ -222,6 +231,7 @@ export const openApiDocument = {
         parameters: [
           query('version', { type: 'integer', minimum: 1 }, 'The task at this version'),
           query('asOf', dateTime, 'The task as it was at this moment'),
+          consistencyToken,
         ],
         responses: { '200': ok('The task', ref('Task'), etagHeader), ...problems(400, 401, 404) },
       },
@@ -231,14 +241,14 @@ export const openApiDocument = {
         security: secured,
         parameters: [ifMatch, idempotencyKey],
         requestBody: body(ref('TaskChanges')),
-        responses: { '200': ok('The changed task', ref('Task'), etagHeader), ...problems(400, 401, 403, 404, 412, 413, 415, 422) },
+        responses: { '200': ok('The changed task', ref('Task'), { ...etagHeader, ...consistencyHeader }), ...problems(400, 401, 403, 404, 412, 413, 415, 422) },
       },
       delete: {
         tags: ['tasks'],
         summary: 'Delete a task',
         security: secured,
         parameters: [ifMatch, idempotencyKey],
-        responses: { '204': { description: 'Deleted' }, ...problems(400, 401, 404, 412, 422) },
+        responses: { '204': { description: 'Deleted', headers: consistencyHeader }, ...problems(400, 401, 404, 412, 422) },
       },
     },
     '/tasks/{id}/history': {
@@ -260,14 +270,20 @@ export const openApiDocument = {
       },
     },
     '/users/me': {
-      get: { tags: ['users'], summary: 'The caller', security: secured, responses: { '200': ok('The caller', ref('User')), ...problems(401, 404) } },
+      get: {
+        tags: ['users'],
+        summary: 'The caller',
+        security: secured,
+        parameters: [consistencyToken],
+        responses: { '200': ok('The caller', ref('User')), ...problems(400, 401, 404) },
+      },
     },
     '/users': {
       get: {
         tags: ['users'],
         summary: 'All users (admin)',
         security: secured,
-        parameters: pageParams,
+        parameters: [...pageParams, consistencyToken],
         responses: { '200': ok('A page of users', pageOf('User')), ...problems(400, 401, 403) },
       },
     },
@@ -279,7 +295,7 @@ export const openApiDocument = {
         security: secured,
         parameters: [idempotencyKey],
         requestBody: body(ref('RoleChange')),
-        responses: { '200': ok('The user', ref('User')), ...problems(400, 401, 403, 404, 409, 413, 415, 422) },
+        responses: { '200': ok('The user', ref('User'), consistencyHeader), ...problems(400, 401, 403, 404, 409, 413, 415, 422) },
       },
     },
     '/health/live': {

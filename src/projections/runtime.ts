@@ -45,9 +45,14 @@ const createWakeSignal = () => {
  * Where each projection stands. Runners in this process report through `advanced`; positions
  * of projections run elsewhere are read from the checkpoint table.
  */
-export const createProjectionWatermarks = (knex: Knex) => {
+export const createProjectionWatermarks = (knex: Knex, options: { onKnown?: (name: string, position: LogPosition) => void } = {}) => {
   const local = new Map<string, LogPosition>();
   const emitter = new EventEmitter().setMaxListeners(0);
+  const readStored = async () => {
+    const stored = await readCheckpoints(knex);
+    for (const [name, position] of stored) options.onKnown?.(name, position);
+    return stored;
+  };
 
   const reached = (names: readonly string[], target: LogPosition, known: Map<string, LogPosition>) =>
     names.every((n) => {
@@ -58,6 +63,7 @@ export const createProjectionWatermarks = (knex: Knex) => {
   return {
     advanced(name: string, position: LogPosition) {
       local.set(name, position);
+      options.onKnown?.(name, position);
       emitter.emit('advanced');
     },
     forget(name: string) {
@@ -68,7 +74,7 @@ export const createProjectionWatermarks = (knex: Knex) => {
       const deadline = Date.now() + timeoutMs;
       const allLocal = names.every((n) => local.has(n));
       for (;;) {
-        const known = allLocal ? local : await readCheckpoints(knex);
+        const known = allLocal ? local : await readStored();
         if (reached(names, target, known)) return true;
         const left = deadline - Date.now();
         if (left <= 0) return false;
@@ -99,8 +105,8 @@ export type ProjectorDeps = Readonly<{
   logger: Logger;
   /** Told how many events each committed batch covered (for metrics). */
   onBatch?: (projection: string, events: number) => void;
-  /** Called after each committed batch with the cache scopes it changed. */
-  invalidate?: (scopes: readonly string[]) => Promise<void>;
+  /** Called after each committed batch with the cache scopes it changed and the position it reached. */
+  invalidate?: (scopes: readonly string[], to: LogPosition) => Promise<void>;
   batchSize?: number;
 }>;
 
@@ -167,7 +173,7 @@ export const runProjection = (deps: ProjectorDeps, projection: Projection, signa
             return write;
           });
           // Invalidate before telling waiters, so a read-your-writes reader finds no stale entry.
-          if (scopes.length) await deps.invalidate?.(scopes).catch((error) => logger.warn('cache invalidation failed', { projection: projection.name, error: (error as Error).message }));
+          if (scopes.length) await deps.invalidate?.(scopes, to).catch((error) => logger.warn('cache invalidation failed', { projection: projection.name, error: (error as Error).message }));
           checkpoint = to;
           watermarks.advanced(projection.name, checkpoint);
           state = 'live';

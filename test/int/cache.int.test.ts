@@ -5,13 +5,14 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cached, type Cache } from '../../src/infra/cache/cache.js';
 import { createMemoryCache } from '../../src/infra/cache/memory.js';
-import { createPgInvalidationBus } from '../../src/infra/cache/pgBus.js';
+import { CACHE_CHANNEL, cacheChangePayload, createPgInvalidationBus } from '../../src/infra/cache/pgBus.js';
+import { compareLogPositions } from '../../src/domain/event.js';
 import { createRedisCache } from '../../src/infra/cache/redis.js';
 import { createPgPool } from '../../src/infra/db/knex.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/process.js';
 import { connectTestRedis, freePort, hasRedisServer, NO_REDIS_REASON, readyRedis, redisForTests, startRedisServer } from '../support/redis.js';
-import { cacheContract, expectHit, expectMiss, missStamp } from './cache.contract.js';
+import { cacheContract, commitChange, expectHit, expectMiss, missStamp, nextPosition } from './cache.contract.js';
 
 const redis = await redisForTests();
 if (!redis) console.log(`[Redis cache tests] ${NO_REDIS_REASON}`);
@@ -41,7 +42,7 @@ if (!redis)
 else
   cacheContract('Redis', async () => {
     const client = await readyRedis(redis.url);
-    const cache = createRedisCache(client);
+    const cache = createRedisCache(client, { namespace: `test-${randomUUID()}` });
     return {
       cache,
       dispose: async () => {
@@ -67,13 +68,27 @@ describe('in-process caches of two instances joined by PostgreSQL LISTEN/NOTIFY'
         )
       ).rows[0].n,
     );
+  /** What the projector's batch commit does: mark the change here, then NOTIFY inside the commit. */
+  const commitWithNotify = async (scopes: readonly string[], to = nextPosition(), outcome: 'COMMIT' | 'ROLLBACK' = 'COMMIT') => {
+    await one.invalidate(scopes, to);
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_notify($1, $2)', [CACHE_CHANNEL, cacheChangePayload(scopes, to)]);
+      await client.query(outcome);
+    } finally {
+      client.release();
+    }
+    if (outcome === 'COMMIT') await one.committed(scopes, to);
+    return to;
+  };
 
   beforeAll(async () => {
     db = await createTestDatabase();
     pool = createPgPool(db.url, 4);
     buses = [createPgInvalidationBus(pool, db.url), createPgInvalidationBus(pool, db.url)];
     [one, two] = buses.map((bus) => createMemoryCache({ bus }));
-    await eventually(async () => (await listeners()) === 2, 5000, 'both instances to LISTEN');
+    await eventually(async () => (await listeners()) === 2 && buses.every((b) => b.listening()), 5000, 'both instances to LISTEN');
   });
   afterAll(async () => {
     await Promise.all(buses?.map((b) => b.close()) ?? []);
@@ -81,53 +96,56 @@ describe('in-process caches of two instances joined by PostgreSQL LISTEN/NOTIFY'
     await db?.drop();
   });
 
-  it('makes an entry in the other instance miss within 2 s of an invalidation', async () => {
+  it('makes an entry in the other instance miss once the change commits, and raises its stamps to the commit', async () => {
     const { key, scope } = scoped();
     await two.write(key, { v: 'old' }, await missStamp(two, key, [scope]));
-    await expectHit(two, key, [scope], { v: 'old' });
-    const stale = await missStamp(one, key, [scope]);
+    // A reader that read before the change, and will write what it loaded late.
+    const stale = (await expectHit(two, key, [scope], { v: 'old' })).stamp;
 
-    await one.invalidate([scope]);
+    const to = await commitWithNotify([scope]);
     await expectMiss(one, key, [scope]);
-    await eventually(async () => !(await two.read(key, [scope])).hit, 2000, 'the invalidation to reach the other instance');
-    // A late write of what was read before the invalidation misses in both.
+    await eventually(async () => !(await two.read(key, [scope])).hit, 2000, 'the change to reach the other instance');
+    // A late write of what was read before the change misses in both.
     await two.write(key, { v: 'old' }, stale);
-    await one.write(key, { v: 'old' }, stale);
     await expectMiss(two, key, [scope]);
-    await expectMiss(one, key, [scope]);
+    const current = await missStamp(two, key, [scope]);
+    expect(compareLogPositions(current.at, to)).toBeGreaterThanOrEqual(0);
+    await two.write(key, { v: 'new' }, current);
+    await expectHit(two, key, [scope], { v: 'new' });
   });
 
-  it('leaves the other instance\'s entries of unrelated scopes alone', async () => {
+  it('hears nothing of a batch that rolled back, and leaves unrelated scopes alone', async () => {
     const a = scoped();
     const b = scoped();
     await two.write(a.key, 'a', await missStamp(two, a.key, [a.scope]));
     await two.write(b.key, 'b', await missStamp(two, b.key, [b.scope]));
-    await one.invalidate([a.scope]);
-    await eventually(async () => !(await two.read(a.key, [a.scope])).hit, 2000, 'the invalidation to arrive');
+    await commitWithNotify([a.scope], nextPosition(), 'ROLLBACK');
+    await commitWithNotify([`s:${randomUUID()}`]);
+    await new Promise((r) => setTimeout(r, 200));
+    await expectHit(two, a.key, [a.scope], 'a');
+    await commitWithNotify([a.scope]);
+    await eventually(async () => !(await two.read(a.key, [a.scope])).hit, 2000, 'the change to arrive');
     await expectHit(two, b.key, [b.scope], 'b');
   });
 
-  it('carries invalidations of many scopes at once, beyond one NOTIFY payload', async () => {
+  it('forgets everything when a batch changed more scopes than one NOTIFY payload holds', async () => {
     const scopes = Array.from({ length: 400 }, () => `s:${randomUUID()}`);
-    const key = `k:${randomUUID()}`;
-    const last = [scopes.at(-1)!];
-    await two.write(key, 'x', await missStamp(two, key, last));
-    await one.invalidate(scopes);
-    await eventually(async () => !(await two.read(key, last)).hit, 2000, 'the last scope to be invalidated');
+    const { key, scope } = scoped();
+    await two.write(key, 'x', await missStamp(two, key, [scope]));
+    await commitWithNotify(scopes);
+    await eventually(async () => !(await two.read(key, [scope])).hit, 2000, 'every entry to be forgotten');
   });
 
-  // BUG (src/infra/cache/pgBus.ts): invalidations published while an instance's LISTEN connection
-  // is down are lost, and nothing clears that instance's cache when it listens again, so it keeps
-  // serving the stale entry until its TTL (300 s). Flip to `it` once the bus resets on reconnect.
-  it('serves no entry that missed an invalidation while its LISTEN connection was down', async () => {
+  it('serves nothing while its LISTEN connection is down, and nothing from before once it listens again', async () => {
     const { key, scope } = scoped();
     await two.write(key, { v: 'old' }, await missStamp(two, key, [scope]));
     await db.knex.raw(
       `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'taskflow-cache-bus' AND datname = current_database()`,
     );
-    await eventually(async () => (await listeners()) === 0, 2000, 'the listeners to drop');
-    await one.invalidate([scope]);
-    await eventually(async () => (await listeners()) === 2, 5000, 'both instances to LISTEN again');
+    await eventually(async () => !buses[1]!.listening(), 2000, 'the bus to notice');
+    expect(await two.read(key, [scope])).toEqual({ hit: false, stamp: null });
+    await commitWithNotify([scope]);
+    await eventually(async () => (await listeners()) === 2 && buses[1]!.listening(), 5000, 'both instances to LISTEN again');
     await expectMiss(two, key, [scope]);
   });
 });
@@ -138,18 +156,35 @@ describe.skipIf(!redis)(`Redis cache shared by two instances${skipReason(redis)}
   let two: Cache;
   beforeAll(async () => {
     clients = await Promise.all([readyRedis(redis!.url), readyRedis(redis!.url)]);
-    [one, two] = clients.map((c) => createRedisCache(c));
+    const namespace = `test-${randomUUID()}`;
+    [one, two] = clients.map((c) => createRedisCache(c, { namespace }));
   });
   afterAll(() => clients?.forEach((c) => c.disconnect()));
 
-  it('serves in one instance what the other wrote, and misses everywhere at once after an invalidation', async () => {
+  it('serves in one instance what the other wrote, and misses everywhere at once when a change is about to commit', async () => {
     const { key, scope } = scoped();
     const stale = await missStamp(two, key, [scope]);
     await one.write(key, { v: 1 }, await missStamp(one, key, [scope]));
     await expectHit(two, key, [scope], { v: 1 });
-    await one.invalidate([scope]);
+    const to = nextPosition();
+    await one.invalidate([scope], to);
     await expectMiss(two, key, [scope]);
     await two.write(key, { v: 1 }, stale);
+    await expectMiss(one, key, [scope]);
+    await one.committed([scope], to);
+    // Another instance learns the committed position from Redis.
+    expect(compareLogPositions((await missStamp(two, key, [scope])).at, to)).toBeGreaterThanOrEqual(0);
+  });
+
+  it('misses an entry written late when Redis lost its data between the change and the commit', async () => {
+    const { key, scope } = scoped();
+    await one.write(key, { v: 'old' }, await missStamp(one, key, [scope]));
+    const stale = (await expectHit(two, key, [scope], { v: 'old' })).stamp;
+    const to = nextPosition();
+    await one.invalidate([scope], to);
+    await clients[0]!.flushdb();
+    await two.write(key, { v: 'old' }, stale);
+    await one.committed([scope], to);
     await expectMiss(one, key, [scope]);
   });
 });
@@ -178,7 +213,7 @@ const expectDegraded = async (cache: Cache) => {
   const started = Date.now();
   expect(await cache.read(key, [scope])).toEqual({ hit: false, stamp: null });
   expect(Date.now() - started).toBeLessThan(1500);
-  await expect(cache.write(key, { v: 1 }, '0.0')).resolves.toBeUndefined();
+  await expect(cache.write(key, { v: 1 }, { epoch: '0', at: nextPosition() })).resolves.toBeUndefined();
   let loads = 0;
   const load = async () => ({ loads: ++loads });
   expect(await cached(cache, key, [scope], load)).toEqual({ loads: 1 });
@@ -207,13 +242,12 @@ describe('Redis cache during a Redis outage', () => {
     }
   });
 
-  // BUG (src/infra/cache/redis.ts invalidate): `pipeline.exec()` is not caught, so during an outage
-  // invalidate() rejects ("Stream isn't writeable and enableOfflineQueue options is false"), unlike
-  // read() and write(). Flip to `it` once it is caught.
-  it('does not throw from invalidate() when Redis is away', async () => {
+  it('does not throw from invalidate() or committed() when Redis is away', async () => {
     const client = connectTestRedis(`redis://127.0.0.1:${await freePort()}`);
     try {
-      await expect(createRedisCache(client).invalidate([`s:${randomUUID()}`])).resolves.toBeUndefined();
+      const cache = createRedisCache(client);
+      await expect(cache.invalidate([`s:${randomUUID()}`], nextPosition())).resolves.toBeUndefined();
+      await expect(cache.committed([`s:${randomUUID()}`], nextPosition())).resolves.toBeUndefined();
     } finally {
       client.disconnect();
     }
@@ -232,7 +266,7 @@ describe('Redis cache during a Redis outage', () => {
 
         await server.stop();
         await expectDegraded(cache);
-        await cache.invalidate([scope]).catch(() => undefined);
+        await commitChange(cache, [scope]);
 
         server = await startRedisServer(server.port);
         await eventually(async () => client.status === 'ready', 10_000, 'the client to reconnect');

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { compose, type System } from '../../src/compose.js';
+import { compose, type ServerRole, type System } from '../../src/compose.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/infra/logger.js';
 import { seedDemoUsers } from '../../src/seed.js';
@@ -31,9 +31,16 @@ export type TestApp = Readonly<{
 
 let counter = 0;
 
-/** The whole service on its own database and a random port, called over real HTTP. */
-export const startTestApp = async (env: Record<string, string> = {}): Promise<TestApp> => {
-  const db = await createTestDatabase();
+/**
+ * The whole service on its own database and a random port, called over real HTTP. Instances of
+ * one cluster share a database (`options.db`, which the first one's `close` does not drop) and may
+ * each run only some roles.
+ */
+export const startTestApp = async (
+  env: Record<string, string> = {},
+  options: { db?: TestDatabase; role?: ServerRole; instanceId?: string } = {},
+): Promise<TestApp> => {
+  const db = options.db ?? (await createTestDatabase());
   const jwtSecret = 'test-secret-that-is-long-enough-0123456789';
   // Limits high enough for a test file's traffic; the rate-limit tests set their own.
   const config = loadConfig({
@@ -43,11 +50,12 @@ export const startTestApp = async (env: Record<string, string> = {}): Promise<Te
     RATE_LIMIT_PER_MINUTE: '100000',
     AUTH_RATE_LIMIT_PER_MINUTE: '100000',
     LOGIN_MAX_FAILURES: '1000',
+    ...(options.instanceId ? { INSTANCE_ID: options.instanceId } : {}),
     ...env,
   });
   const logger = silentLogger();
-  const system = await compose(config, { url: db.url, embedded: false, jwtSecret, close: async () => {} }, { logger, poolSize: 5 });
-  await seedDemoUsers(system.users, logger);
+  const system = await compose(config, { url: db.url, embedded: false, jwtSecret, close: async () => {} }, { logger, poolSize: 5, role: options.role ?? 'all' });
+  if (!options.db) await seedDemoUsers(system.users, logger);
   const server: Server = createServer(system.app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -100,7 +108,7 @@ export const startTestApp = async (env: Record<string, string> = {}): Promise<Te
         server.closeAllConnections();
       });
       await system.close();
-      await db.drop();
+      if (!options.db) await db.drop();
     },
   };
 };

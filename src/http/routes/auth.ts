@@ -4,7 +4,7 @@ import type { UserCommands } from '../../commands/users.js';
 import { UnauthorizedError } from '../../domain/errors.js';
 import type { EventStore } from '../../infra/eventstore/eventStore.js';
 import { findAccount, verifyCredentials, type Account } from '../../queries/credentials.js';
-import type { ReadYourWrites } from '../../queries/readYourWrites.js';
+import type { Consistency } from '../consistency.js';
 import type { TokenService } from '../tokens.js';
 import { validate } from '../validation.js';
 import type { RateLimits } from '../rateLimits.js';
@@ -14,7 +14,7 @@ export type AuthRouteDeps = Readonly<{
   eventStore: EventStore;
   users: UserCommands;
   tokens: TokenService;
-  readYourWrites: ReadYourWrites;
+  consistency: Consistency;
   now: () => Date;
 }>;
 
@@ -39,7 +39,7 @@ export const publicUser = ({ user, role }: Account) => ({
 });
 
 export const authRoutes = (deps: AuthRouteDeps) => (router: Router) => {
-  const { eventStore, users, tokens, readYourWrites, now, limits } = deps;
+  const { eventStore, users, tokens, consistency, now, limits } = deps;
   router.use('/auth', limits.auth);
 
   const signedIn = async (res: Response, status: number, account: Account) => {
@@ -53,7 +53,8 @@ export const authRoutes = (deps: AuthRouteDeps) => (router: Router) => {
     const result = await users.register(input, { now: now().toISOString(), correlationId: res.locals.correlationId });
     if (result.state.kind !== 'registered') throw new Error('registration produced no user');
     const user = result.state.user;
-    readYourWrites.noteWrite(user.id, result.position);
+    res.locals.actor = { kind: 'user', userId: user.id, role: 'user' };
+    await consistency.answered(res, { appended: result.position, reflects: null });
     await signedIn(res, 201, { user, role: 'user' });
   });
 

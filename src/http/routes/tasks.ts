@@ -6,11 +6,12 @@ import { TASK_PRIORITIES, TASK_STATUSES } from '../../domain/task/events.js';
 import { DESCRIPTION_MAX, TITLE_MAX } from '../../domain/task/decide.js';
 import type { Task } from '../../domain/task/state.js';
 import type { EventStore } from '../../infra/eventstore/eventStore.js';
-import type { ReadYourWrites } from '../../queries/readYourWrites.js';
 import { getTaskAt, getTaskHistory } from '../../queries/taskHistory.js';
 import { getTask, getTaskStats, listTasks, TASK_SORT_FIELDS, type TaskFilters, type TaskScope } from '../../queries/tasks.js';
 import type { Knex } from 'knex';
 import { cached, ownerScope, taskScope, type Cache } from '../../infra/cache/cache.js';
+import { compareLogPositions, latestPosition, type LogPosition } from '../../domain/event.js';
+import type { Consistency } from '../consistency.js';
 import { createHash } from 'node:crypto';
 import { actorOf, commandOptions } from '../context.js';
 import { idParam, isoDateTime, noQuery, pagination, uuid, validate } from '../validation.js';
@@ -20,7 +21,7 @@ export type TaskRouteDeps = Readonly<{
   cache: Cache;
   eventStore: EventStore;
   tasks: TaskCommands;
-  readYourWrites: ReadYourWrites;
+  consistency: Consistency;
   now: () => Date;
 }>;
 
@@ -70,15 +71,23 @@ const expectedVersionOf = (req: Request): number | undefined => {
 const sendTask = (res: Response, status: number, task: Task) => res.status(status).setHeader('ETag', etag(task.version)).json(task);
 
 export const taskRoutes = (deps: TaskRouteDeps) => (router: Router) => {
-  const { knex, cache, eventStore, tasks, readYourWrites, now } = deps;
+  const { knex, cache, eventStore, tasks, consistency, now } = deps;
 
   const scopeOf = (res: Response): TaskScope => {
     const actor = actorOf(res);
     return { ownerId: actor.role === 'admin' ? null : actor.userId };
   };
-  const awaitOwnWrites = (res: Response) => readYourWrites.awaitOwnWrites(actorOf(res).userId, PROJECTIONS);
-  const noteWrite = (res: Response, position: Parameters<ReadYourWrites['noteWrite']>[1]) =>
-    readYourWrites.noteWrite(actorOf(res).userId, position);
+  const answered = (res: Response, appended: LogPosition | null) => consistency.answered(res, { appended, reflects: null });
+  /**
+   * A cached read that reflects the caller's own last write (or the token it sent): the position
+   * is asked for in the same moment as the cache (one round trip to Redis), and only when the
+   * entry found is older than it does the read wait for the projection and load.
+   */
+  const freshCached = async <T>(req: Request, res: Response, key: string, scopes: readonly string[], load: () => Promise<T>) => {
+    const [atLeast, found] = await Promise.all([consistency.required(req, res), cache.read(key, scopes)]);
+    if (atLeast && !(found.hit && compareLogPositions(found.at, atLeast) >= 0)) await consistency.awaitProjected(PROJECTIONS, atLeast);
+    return cached(cache, key, scopes, load, { atLeast, found });
+  };
   const taskOf = (state: { kind: string; task?: Task }) => {
     if (state.kind !== 'active' || !state.task) throw new NotFoundError('Task not found', 'TASK_NOT_FOUND');
     return state.task;
@@ -87,7 +96,7 @@ export const taskRoutes = (deps: TaskRouteDeps) => (router: Router) => {
   router.post('/tasks', async (req, res) => {
     const input = validate(createSchema, req.body, 'task');
     const result = await tasks.create(input, commandOptions(res, now));
-    noteWrite(res, result.position);
+    await answered(res, result.position);
     const task = taskOf(result.state);
     res.setHeader('Location', `/tasks/${task.id}`);
     sendTask(res, 201, task);
@@ -98,21 +107,19 @@ export const taskRoutes = (deps: TaskRouteDeps) => (router: Router) => {
     const scope = scopeOf(res);
     if (scope.ownerId && filters.userId && filters.userId !== scope.ownerId)
       throw new ForbiddenError("Only an admin can list another user's tasks", 'LIST_FORBIDDEN');
-    const bypass = await awaitOwnWrites(res);
     const key = `tasks:list:${scope.ownerId ?? '*'}:${createHash('sha1').update(JSON.stringify(filters)).digest('base64url')}`;
-    res.json(await cached(cache, key, [ownerScope(scope.ownerId)], () => listTasks(knex, scope, filters), { bypass }));
+    res.json(await freshCached(req, res, key, [ownerScope(scope.ownerId)], () => listTasks(knex, scope, filters)));
   });
 
-  router.get('/tasks/stats', async (_req, res) => {
-    const bypass = await awaitOwnWrites(res);
+  router.get('/tasks/stats', async (req, res) => {
     const scope = scopeOf(res);
-    res.json(await cached(cache, `tasks:stats:${scope.ownerId ?? '*'}`, [ownerScope(scope.ownerId)], () => getTaskStats(knex, scope), { bypass }));
+    res.json(await freshCached(req, res, `tasks:stats:${scope.ownerId ?? '*'}`, [ownerScope(scope.ownerId)], () => getTaskStats(knex, scope)));
   });
 
   router.post('/tasks/batch', async (req, res) => {
     const { tasks: ids, action } = validate(batchSchema, req.body, 'batch');
     const { results, positions } = await tasks.batch(ids, action, commandOptions(res, now));
-    noteWrite(res, positions.at(-1) ?? null);
+    await answered(res, latestPosition(...positions));
     res.json({ results });
   });
 
@@ -121,9 +128,8 @@ export const taskRoutes = (deps: TaskRouteDeps) => (router: Router) => {
     const at = (Object.keys(req.query).length ? validate(pointInTimeSchema, req.query, 'query') : {}) as { version?: number; asOf?: string };
     if (at.version !== undefined || at.asOf !== undefined)
       return sendTask(res, 200, await getTaskAt(eventStore, actorOf(res), id, at));
-    const bypass = await awaitOwnWrites(res);
     // Cached whoever asks; the scope check runs on every read.
-    const task = await cached(cache, `task:${id}`, [taskScope(id)], () => getTask(knex, { ownerId: null }, id), { bypass });
+    const task = await freshCached(req, res, `task:${id}`, [taskScope(id)], () => getTask(knex, { ownerId: null }, id));
     const { ownerId } = scopeOf(res);
     if (!task || (ownerId && task.userId !== ownerId)) throw new NotFoundError('Task not found', 'TASK_NOT_FOUND');
     sendTask(res, 200, task);
@@ -141,14 +147,14 @@ export const taskRoutes = (deps: TaskRouteDeps) => (router: Router) => {
     if (Object.keys(changes).length === 0)
       throw new ValidationError('The update names no field to change', [], 'EMPTY_UPDATE');
     const result = await tasks.update(id, changes, commandOptions(res, now, expectedVersionOf(req)));
-    noteWrite(res, result.position);
+    await answered(res, result.position);
     sendTask(res, 200, taskOf(result.state));
   });
 
   router.delete('/tasks/:id', async (req, res) => {
     const id = idParam(req.params);
     const result = await tasks.delete(id, commandOptions(res, now, expectedVersionOf(req)));
-    noteWrite(res, result.position);
+    await answered(res, result.position);
     res.status(204).end();
   });
 };

@@ -1,81 +1,112 @@
 import { LRUCache } from 'lru-cache';
-import { ALL_SCOPES, CACHE_TTL_SECONDS, type Cache } from './cache.js';
+import type { LogPosition } from '../../domain/event.js';
+import { ALL_SCOPES, CACHE_TTL_SECONDS, fromPositionKey, positionKey, type Cache, type CacheStamp } from './cache.js';
 
-/** Carries invalidations between instances that share a database but no Redis. */
+/** A committed change other instances must hear of: its scopes up to `to`, or everything (`to` null). */
+export type CacheChange = Readonly<{ scopes: readonly string[]; to: LogPosition | null }>;
+
+/** Carries changes between instances that share a database but no Redis. */
 export type InvalidationBus = Readonly<{
-  publish: (scopes: readonly string[]) => Promise<void>;
-  subscribe: (handler: (scopes: readonly string[]) => void) => void;
+  /** Every instance forgets everything (a rebuild swapped the tables). */
+  publishAll: () => Promise<void>;
+  subscribe: (handler: (change: CacheChange) => void) => void;
+  /** False while changes could be missed (not listening): nothing may be served then. */
+  listening: () => boolean;
 }>;
 
-const MAX_GENERATIONS = 200_000;
+const MAX_GENERATIONS = 50_000;
 /** A bound in characters of JSON (about bytes): a count alone would let 10,000 large pages through. */
 const MAX_CHARS = 32 * 1024 * 1024;
 
-/** The in-process LRU cache of the embedded default. */
+type Entry = { epoch: number; at: string; json: string };
+
+/**
+ * The in-process LRU cache of the embedded default. Positions are kept as sortable text
+ * (`positionKey`), so a change and an entry compare as strings.
+ */
 export const createMemoryCache = (options: { maxEntries?: number; maxChars?: number; bus?: InvalidationBus } = {}): Cache => {
   // Values are kept as JSON text, so every reader gets its own copy and each entry has a size.
-  const entries = new LRUCache<string, { stamp: string; json: string }>({
+  const entries = new LRUCache<string, Entry>({
     max: options.maxEntries ?? 10_000,
     maxSize: options.maxChars ?? MAX_CHARS,
-    sizeCalculation: (entry) => entry.json.length + entry.stamp.length,
+    sizeCalculation: (entry) => entry.json.length + entry.at.length,
     ttl: CACHE_TTL_SECONDS * 1000,
   });
-  let generations = new Map<string, number>();
-  // Forgetting generations would let an old stamp match again: start a new epoch instead.
+  /** The position of each scope's last change, oldest first (a Map keeps insertion order). */
+  const changes = new Map<string, string>();
+  /** Entries below it may depend on a change that was forgotten to bound memory. */
+  let floor = positionKey(fromPositionKey(null));
+  /** Loads from now on reflect at least this. */
+  let committedAt = floor;
   let epoch = 0;
   let hits = 0;
   let misses = 0;
+  const later = (a: string, b: string) => (a >= b ? a : b);
 
-  const reset = () => {
-    generations = new Map();
+  const forgetAll = () => {
+    for (const at of changes.values()) floor = later(floor, at);
+    floor = later(floor, committedAt);
+    changes.clear();
     entries.clear();
     epoch++;
   };
-  // A scope gets a generation when a stamp is first taken with it, so scopes nobody reads (every
-  // task just created) take no memory: no entry can depend on a scope that was never stamped.
-  const generationOf = (scope: string) => {
-    const generation = generations.get(scope);
-    if (generation !== undefined) return generation;
-    generations.set(scope, 0);
-    return 0;
-  };
-  const bump = (scopes: readonly string[]) => {
-    if (scopes.includes(ALL_SCOPES)) return reset();
+  const change = (scopes: readonly string[], to: string) => {
+    if (scopes.includes(ALL_SCOPES)) return forgetAll();
     for (const scope of scopes) {
-      const generation = generations.get(scope);
-      if (generation !== undefined) generations.set(scope, generation + 1);
+      const at = changes.get(scope);
+      changes.delete(scope);
+      changes.set(scope, at ? later(at, to) : to);
+    }
+    for (const [scope, at] of changes) {
+      if (changes.size <= MAX_GENERATIONS) break;
+      floor = later(floor, at);
+      changes.delete(scope);
     }
   };
-  const stampOf = (scopes: readonly string[]) => {
-    if (generations.size > MAX_GENERATIONS) reset();
-    return [epoch, ...scopes.map(generationOf)].join('.');
-  };
-  options.bus?.subscribe(bump);
+  const matches = (entry: Entry, scopes: readonly string[]) =>
+    entry.epoch === epoch && entry.at >= floor && scopes.every((scope) => entry.at >= (changes.get(scope) ?? ''));
+
+  options.bus?.subscribe(({ scopes, to }) => {
+    if (to === null) return forgetAll();
+    const at = positionKey(to);
+    change(scopes, at);
+    committedAt = later(committedAt, at);
+  });
 
   return {
     async read(key, scopes) {
-      const stamp = stampOf(scopes);
+      // While the bus is away, changes elsewhere go unheard: serve nothing, cache nothing.
+      if (options.bus && !options.bus.listening()) {
+        misses++;
+        return { hit: false, stamp: null };
+      }
+      const stamp: CacheStamp = { epoch: String(epoch), at: fromPositionKey(committedAt) };
       const entry = entries.get(key);
-      if (entry && entry.stamp === stamp) {
+      if (entry && matches(entry, scopes)) {
         hits++;
-        return { hit: true, value: JSON.parse(entry.json) };
+        return { hit: true, value: JSON.parse(entry.json), at: fromPositionKey(entry.at), stamp };
       }
       misses++;
       return { hit: false, stamp };
     },
     async write(key, value, stamp) {
-      entries.set(key, { stamp, json: JSON.stringify(value) });
+      if (stamp.epoch !== String(epoch)) return;
+      entries.set(key, { epoch, at: positionKey(stamp.at), json: JSON.stringify(value) });
     },
-    async invalidate(scopes) {
-      if (scopes.length === 0) return;
-      bump(scopes);
-      // This instance's entries are stale from now on. Other instances hear of it a moment later:
-      // the projector does not wait for that (a writer's own reads skip the cache meanwhile).
-      options.bus?.publish(scopes).catch(() => undefined);
+    async invalidate(scopes, to) {
+      if (scopes.length) change(scopes, positionKey(to));
+    },
+    async committed(scopes, to) {
+      const at = positionKey(to);
+      if (scopes.length) change(scopes, at);
+      committedAt = later(committedAt, at);
+    },
+    observed(to) {
+      committedAt = later(committedAt, positionKey(to));
     },
     async invalidateAll() {
-      bump([ALL_SCOPES]);
-      await options.bus?.publish([ALL_SCOPES]);
+      forgetAll();
+      await options.bus?.publishAll();
     },
     stats: () => ({ hits, misses }),
     async close() {

@@ -1,0 +1,62 @@
+import type { Knex } from 'knex';
+import { compareLogPositions, type LogPosition } from '../../domain/event.js';
+import type { WritePositions } from './positions.js';
+
+type Pending = { position: LogPosition; waiters: { resolve: () => void; reject: (error: unknown) => void }[] };
+
+const toPosition = (row: { tx: string; pos: string }): LogPosition => ({ tx: BigInt(row.tx), pos: BigInt(row.pos) });
+
+/**
+ * Positions in PostgreSQL. Concurrent notes share one statement (the writes of one moment of the
+ * event loop), and a row only ever moves forward, whatever order the writes finish in.
+ */
+export const createPostgresWritePositions = (knex: Knex): WritePositions => {
+  let pending = new Map<string, Pending>();
+  let scheduled = false;
+
+  const flush = async () => {
+    scheduled = false;
+    const batch = pending;
+    pending = new Map();
+    const users = [...batch.keys()];
+    try {
+      await knex.raw(
+        `INSERT INTO user_write_positions AS w (user_id, tx, pos, written_at)
+         SELECT u, t, p, now() FROM unnest(?::uuid[], ?::bigint[], ?::bigint[]) AS n(u, t, p)
+         ON CONFLICT (user_id) DO UPDATE SET tx = excluded.tx, pos = excluded.pos, written_at = now()
+         WHERE (w.tx, w.pos) < (excluded.tx, excluded.pos)`,
+        [users, users.map((u) => batch.get(u)!.position.tx.toString()), users.map((u) => batch.get(u)!.position.pos.toString())],
+      );
+      for (const entry of batch.values()) entry.waiters.forEach((w) => w.resolve());
+    } catch (error) {
+      for (const entry of batch.values()) entry.waiters.forEach((w) => w.reject(error));
+    }
+  };
+
+  return {
+    note(userId, position) {
+      return new Promise<void>((resolve, reject) => {
+        const entry = pending.get(userId);
+        if (!entry) pending.set(userId, { position, waiters: [{ resolve, reject }] });
+        else {
+          if (compareLogPositions(position, entry.position) > 0) entry.position = position;
+          entry.waiters.push({ resolve, reject });
+        }
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(() => void flush());
+        }
+      });
+    },
+    async lookup(userId) {
+      const row = await knex('user_write_positions').where({ user_id: userId }).first<{ tx: string; pos: string } | undefined>('tx', 'pos');
+      return row ? toPosition(row) : null;
+    },
+    async recent(seconds) {
+      const rows = await knex('user_write_positions')
+        .where('written_at', '>', knex.raw(`now() - make_interval(secs => ?)`, [seconds]))
+        .select<{ user_id: string; tx: string; pos: string }[]>('user_id', 'tx', 'pos');
+      return new Map(rows.map((r) => [r.user_id, toPosition(r)]));
+    },
+  };
+};

@@ -43,16 +43,17 @@ describe.skipIf(!redis)(`cluster proof${redis ? '' : ` (${SKIP_REASON})`}`, () =
     await redis?.stop();
   });
 
-  it('reads through one instance what was written through another, after the projection lag', async () => {
+  it('reads through any instance what the same user just wrote through another, at once', async () => {
     const [a, b, c] = nodes;
-    const created = await api(a!, '/tasks', { method: 'POST', body: JSON.stringify({ title: 'written on a' }) });
-    expect(created.status).toBe(201);
-    for (const node of [b!, c!]) {
-      const seen = await eventually(async () => {
+    for (let round = 0; round < 20; round++) {
+      const created = await api(a!, '/tasks', { method: 'POST', body: JSON.stringify({ title: `written on a ${round}` }) });
+      expect(created.status).toBe(201);
+      // No retry: the writer's next read on another instance waits for its write to be projected.
+      for (const node of [b!, c!]) {
         const res = await api(node, `/tasks/${created.body.id}`);
-        return res.status === 200 && res.body;
-      }, 10_000, `task visible on ${node.url}`);
-      expect(seen.title).toBe('written on a');
+        expect(res.status).toBe(200);
+        expect(res.body.title).toBe(`written on a ${round}`);
+      }
     }
   });
 

@@ -33,6 +33,26 @@ export const createPostgresWritePositions = (knex: Knex): WritePositions => {
     }
   };
 
+  // Lookups of one moment share one query too.
+  let lookups: { userId: string; resolve: (p: LogPosition | null) => void; reject: (error: unknown) => void }[] = [];
+  let asked = new Map<string, Promise<LogPosition | null>>();
+  let lookupScheduled = false;
+  const lookUp = async () => {
+    lookupScheduled = false;
+    const batch = lookups;
+    lookups = [];
+    asked = new Map();
+    try {
+      const rows = await knex('user_write_positions')
+        .whereIn('user_id', [...new Set(batch.map((l) => l.userId))])
+        .select<{ user_id: string; tx: string; pos: string }[]>('user_id', 'tx', 'pos');
+      const found = new Map(rows.map((r) => [r.user_id, toPosition(r)]));
+      for (const l of batch) l.resolve(found.get(l.userId) ?? null);
+    } catch (error) {
+      for (const l of batch) l.reject(error);
+    }
+  };
+
   return {
     note(userId, position) {
       return new Promise<void>((resolve, reject) => {
@@ -48,9 +68,17 @@ export const createPostgresWritePositions = (knex: Knex): WritePositions => {
         }
       });
     },
-    async lookup(userId) {
-      const row = await knex('user_write_positions').where({ user_id: userId }).first<{ tx: string; pos: string } | undefined>('tx', 'pos');
-      return row ? toPosition(row) : null;
+    lookup(userId) {
+      let answer = asked.get(userId);
+      if (!answer) {
+        answer = new Promise((resolve, reject) => lookups.push({ userId, resolve, reject }));
+        asked.set(userId, answer);
+      }
+      if (!lookupScheduled) {
+        lookupScheduled = true;
+        setImmediate(() => void lookUp());
+      }
+      return answer;
     },
     async recent(seconds) {
       const rows = await knex('user_write_positions')

@@ -30,6 +30,7 @@ import { shareLogReads } from './infra/eventstore/sharedReads.js';
 import { createMetrics, type Metrics } from './infra/metrics.js';
 import { metricsRoutes, observeRequests } from './http/observability.js';
 import { liveProjection, READ_MODELS } from './operations/projections.js';
+import { countLogInPostgres, countLogThrough, startCompletenessChecks } from './operations/completeness.js';
 import { projectionStatus } from './operations/status.js';
 import { createMemoryCache } from './infra/cache/memory.js';
 import { createPgInvalidationBus } from './infra/cache/pgBus.js';
@@ -116,6 +117,18 @@ const registerCollectors = (
   });
   metrics.gauge('taskflow_projection_lag_seconds', 'Age of the oldest unapplied event (0 when caught up), per projection', ['projection'], async (g) => {
     for (const s of await readStatuses()) g.set({ projection: s.name }, s.lagSeconds);
+  });
+  metrics.gauge('taskflow_projection_failed', 'Whether a projection stopped on an event it cannot apply (1) or not (0)', ['projection'], async (g) => {
+    for (const s of await readStatuses()) g.set({ projection: s.name }, s.failure ? 1 : 0);
+  });
+  metrics.gauge('taskflow_projection_parked_events', 'Events an operator parked (the projection skips them), per projection', ['projection'], async (g) => {
+    for (const s of await readStatuses()) g.set({ projection: s.name }, s.parked.length);
+  });
+  metrics.gauge('taskflow_projection_missing_events', 'Events of the log below the checkpoint that the projection did not consume (last check)', ['projection'], async (g) => {
+    for (const s of await readStatuses()) g.set({ projection: s.name }, s.completeness?.missing ?? 0);
+  });
+  metrics.gauge('taskflow_projection_doubled_events', 'Events the projection consumed more often than the log holds them (last check)', ['projection'], async (g) => {
+    for (const s of await readStatuses()) g.set({ projection: s.name }, s.completeness?.doubled ?? 0);
   });
   metrics.gauge('taskflow_queue_jobs', 'Jobs in the notification queue, by state', ['state'], async (g) => {
     for (const [state, count] of Object.entries(await deps.queue.counts().catch(() => ({})))) g.set({ state }, count);
@@ -209,6 +222,9 @@ export const compose = async (
           { logger },
         ),
       );
+  // Compares each projection's counts with the log now and then (the CLI does it on demand).
+  const completeness = { knex, countLog: config.eventStoreUrl ? countLogThrough(eventStore) : countLogInPostgres };
+  const completenessChecks = projectorKnex ? startCompletenessChecks(completeness, { logger }) : null;
   if (hasRole(role, 'scheduler'))
     exclusive.push(
       runExclusive(
@@ -267,9 +283,11 @@ export const compose = async (
     instanceId,
     locks: exclusive,
     projections: projectionRunners,
+    completeness,
     async close() {
       if (sweeper) clearInterval(sweeper);
       await worker?.close();
+      await completenessChecks?.stop();
       await Promise.all(exclusive.map((r) => r.stop()));
       await lock.close();
       await queue.close();

@@ -5,7 +5,7 @@ import type { EventStore } from '../../infra/eventstore/eventStore.js';
 import type { ExclusiveRunner } from '../../infra/lock/exclusive.js';
 import { readLeaseRecords } from '../../infra/lock/lock.js';
 import type { JobQueue } from '../../infra/queue/jobQueue.js';
-import { projectionStatus } from '../../operations/status.js';
+import { projectionStatus, statusProblems } from '../../operations/status.js';
 import type { ProjectionRunner } from '../../projections/runtime.js';
 
 export type HealthDeps = Readonly<{
@@ -54,22 +54,28 @@ export const healthRoutes = (deps: HealthDeps) => (router: Router) => {
     const projections: Record<string, unknown> = {};
     let locks: Record<string, unknown> = {};
     let queue: Record<string, number> | null = null;
+    let problems: string[] = [];
     if (postgres.status === 'up') {
-      // The same status the CLI prints; what runs in this process adds its own state and error.
+      // The same status the CLI prints; a runner in this process adds its own state and error,
+      // except that a failure on record is shown as such.
       const leases = await readLeaseRecords(knex);
       const statuses = await projectionStatus({ ...deps, leases });
       const local = new Map(deps.projections().map((r) => [r.name, r.status()]));
       for (const status of statuses) {
         const here = local.get(status.name);
-        projections[status.name] = { ...status, state: here?.state ?? status.state, lastError: here?.lastError ?? status.lastError };
+        const runsHere = here && here.state !== 'stopped' && status.state !== 'failed';
+        projections[status.name] = runsHere ? { ...status, state: here.state, lastError: here.lastError ?? status.lastError } : status;
       }
+      problems = statusProblems(statuses);
       locks = Object.fromEntries(leases.map((l) => [l.name, { holder: l.live ? l.holder : null, fencingToken: l.fencingToken, expiresAt: l.expiresAt }]));
       queue = await deps.queue.counts().catch(() => null);
     }
     const healthy = postgres.status === 'up';
-    const degraded = !healthy || redisCheck?.status === 'down';
+    const degraded = !healthy || redisCheck?.status === 'down' || problems.length > 0;
     res.status(healthy ? 200 : 503).json({
       status: degraded ? 'degraded' : 'ok',
+      // Failed or incomplete projections, one line each (see `taskflow projections status`).
+      problems,
       dependencies,
       projections,
       locks,

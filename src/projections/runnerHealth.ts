@@ -40,6 +40,7 @@ export const createRunnerHealth = (knex: Knex, name: string, logger: Logger) => 
   // A previous owner may have left an error on record: the first progress clears it.
   let errorRecorded = true;
   let tries = 0;
+  let retryInMs: number | null = null;
   let records: Promise<void> = Promise.resolve();
   const record = (message: string | null) => {
     errorRecorded = message !== null;
@@ -48,13 +49,15 @@ export const createRunnerHealth = (knex: Knex, name: string, logger: Logger) => 
   };
 
   return {
-    status: () => ({ state, lastError }),
+    /** `retryInMs`: the wait before the runner's next try, while retrying. */
+    status: () => ({ state, lastError, retryInMs }),
     /** The runner made progress. */
     async live() {
       if (tries > 0) logger.info('projection resumed', { projection: name, afterTries: tries });
       state = 'live';
       lastError = null;
       tries = 0;
+      retryInMs = null;
       if (errorRecorded) await record(null);
     },
     /** Something failed that the runner retries by itself; returns how long to wait first. */
@@ -64,6 +67,7 @@ export const createRunnerHealth = (knex: Knex, name: string, logger: Logger) => 
         ? Math.min(TRANSIENT_FIRST_MS * 2 ** tries, TRANSIENT_MAX_MS)
         : Math.min(UNEXPECTED_FIRST_MS * 2 ** tries, UNEXPECTED_MAX_MS);
       tries++;
+      retryInMs = delay;
       state = 'retrying';
       lastError = `${transient ? 'dependency unavailable' : 'error'}: ${errorMessage(error)}`;
       if (!transient || tries % LOG_EVERY_TRIES === 1)

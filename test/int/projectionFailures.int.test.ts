@@ -6,7 +6,10 @@ import { taskCommands } from '../../src/commands/tasks.js';
 import { userCommands } from '../../src/commands/users.js';
 import { SYSTEM } from '../../src/domain/actor.js';
 import type { LogPosition } from '../../src/domain/event.js';
-import { createPgPool } from '../../src/infra/db/knex.js';
+import { createKnex, createPgPool } from '../../src/infra/db/knex.js';
+import { migrateToLatest } from '../../src/infra/db/migrate.js';
+import { createJobQueue } from '../../src/infra/queue/jobQueue.js';
+import { overdueNotificationJobs, type OverdueNotificationJob } from '../../src/notifications/overdueNotifications.js';
 import { createPostgresEventStore } from '../../src/infra/eventstore/postgres.js';
 import { checkCompleteness, countLogInPostgres } from '../../src/operations/completeness.js';
 import { parkEvent, retryProjection } from '../../src/operations/repair.js';
@@ -16,8 +19,11 @@ import { readCheckpoint } from '../../src/projections/checkpoints.js';
 import { findFailure } from '../../src/projections/failures.js';
 import { createProjectionWatermarks, runProjection } from '../../src/projections/runtime.js';
 import { tasksProjection } from '../../src/projections/tasks.js';
+import { silentLogger } from '../../src/infra/logger.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startOutagePostgres } from '../support/outagePostgres.js';
 import { eventually } from '../support/process.js';
+import { hasRedisServer, startRedisServer } from '../support/redis.js';
 
 // A projection that cannot apply one event stops on it, visibly, with everything before it
 // applied; an operator retries it or parks the event, from any process (these act on the
@@ -35,6 +41,14 @@ const capturingLogger = () => {
   return { lines, logger: winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] }) };
 };
 
+const registerOwner = async (eventStore: ReturnType<typeof createPostgresEventStore>) => {
+  const registered = await userCommands({ eventStore }).register(
+    { email: `owner-${randomUUID()}@test.example`, name: 'Owner', password: 'long enough' },
+    { now: new Date().toISOString(), correlationId: 'test' },
+  );
+  return registered.state.kind === 'registered' ? registered.state.user.id : '';
+};
+
 describe('a projection that fails on one event', () => {
   let db: TestDatabase;
   let pool: ReturnType<typeof createPgPool>;
@@ -48,11 +62,7 @@ describe('a projection that fails on one event', () => {
     pool = createPgPool(db.url);
     eventStore = createPostgresEventStore(pool, db.url);
     tasks = taskCommands({ eventStore });
-    const registered = await userCommands({ eventStore }).register(
-      { email: 'owner@test.example', name: 'Owner', password: 'long enough' },
-      { now: new Date().toISOString(), correlationId: 'test' },
-    );
-    owner = registered.state.kind === 'registered' ? registered.state.user.id : '';
+    owner = await registerOwner(eventStore);
   });
   afterAll(async () => {
     await eventStore.close();
@@ -152,5 +162,105 @@ describe('a projection that fails on one event', () => {
     expect(verifiedClean(report!)).toBe(true);
     const [finding] = await checkCompleteness({ knex: db.knex, countLog: countLogInPostgres }, { names: ['tasks'], full: true });
     expect(finding).toMatchObject({ missing: 0, doubled: 0 });
+  }, 60_000);
+});
+
+/** Samples a runner's state until stopped, to show what it went through and its longest wait between tries. */
+const watchStates = (runner: { status: () => { state: string; retryInMs: number | null } }) => {
+  const seen = new Set<string>();
+  let longestWaitMs = 0;
+  const timer = setInterval(() => {
+    const { state, retryInMs } = runner.status();
+    seen.add(state);
+    longestWaitMs = Math.max(longestWaitMs, retryInMs ?? 0);
+  }, 10);
+  return { seen, longestWaitMs: () => longestWaitMs, stop: () => clearInterval(timer) };
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const logger = silentLogger();
+
+describe('a dependency that is away is retried, never a failure', () => {
+  it('PostgreSQL stopped for 4 s and started again: retrying meanwhile, then it resumes by itself', async () => {
+    const pg = await startOutagePostgres();
+    const knex = createKnex(pg.url, { max: 4 });
+    const pool = createPgPool(pg.url, 4);
+    const eventStore = createPostgresEventStore(pool, pg.url);
+    const tasks = taskCommands({ eventStore });
+    let owner = '';
+    const create = (title: string) => tasks.create({ title, userId: owner }, { context: { now: new Date().toISOString(), actor: SYSTEM }, correlationId: randomUUID() });
+    const watermarks = createProjectionWatermarks(knex);
+    let runner: ReturnType<typeof runProjection> | null = null;
+    try {
+      await migrateToLatest(knex);
+      owner = await registerOwner(eventStore);
+      runner = runProjection({ knex, eventStore, watermarks, logger }, tasksProjection);
+      expect(await watermarks.waitFor(['tasks'], (await create('before')).position!, 10_000)).toBe(true);
+
+      const states = watchStates(runner);
+      await pg.stop();
+      await sleep(4000);
+      await pg.start();
+      // Nothing is appended meanwhile (an append would wake the runner at once): it comes back by its own retries.
+      const backAt = performance.now();
+      await eventually(async () => runner!.status().state === 'live', 10_000, 'the runner live again');
+      console.log(`[PostgreSQL outage] the runner was live again ${Math.round(performance.now() - backAt)} ms after PostgreSQL accepted connections`);
+      const created = await create('after');
+      expect(await watermarks.waitFor(['tasks'], created.position!, 10_000)).toBe(true);
+      states.stop();
+
+      // Retried at most a second apart, so it resumes within about a second of PostgreSQL's return.
+      expect(states.longestWaitMs()).toBeGreaterThan(0);
+      expect(states.longestWaitMs()).toBeLessThanOrEqual(1000);
+      expect(states.seen).toContain('retrying');
+      expect(states.seen).not.toContain('failed');
+      expect(await findFailure(knex, 'tasks')).toBeNull();
+      expect((await knex('tasks').select('title').orderBy('title')).map((r) => r.title)).toEqual(['after', 'before']);
+    } finally {
+      await runner?.stop();
+      await eventStore.close();
+      await pool.end().catch(() => undefined);
+      await knex.destroy();
+      await pg.destroy();
+    }
+  }, 120_000);
+
+  it.skipIf(!hasRedisServer())(`the job queue's Redis stopped and started again: the notification subscription waits, then goes on${hasRedisServer() ? '' : ' (skipped: no redis-server on PATH)'}`, async () => {
+    const database = await createTestDatabase();
+    const pool = createPgPool(database.url, 4);
+    const eventStore = createPostgresEventStore(pool, database.url);
+    const tasks = taskCommands({ eventStore });
+    const redis = await startRedisServer();
+    let restarted: Awaited<ReturnType<typeof startRedisServer>> | null = null;
+    const queue = createJobQueue<OverdueNotificationJob>(`outage-${randomUUID()}`, { redisUrl: redis.url, databaseUrl: database.url });
+    const watermarks = createProjectionWatermarks(database.knex);
+    const runner = runProjection({ knex: database.knex, eventStore, watermarks, logger }, overdueNotificationJobs(queue));
+    const context = () => ({ context: { now: new Date().toISOString(), actor: SYSTEM }, correlationId: randomUUID() });
+    const owner = await registerOwner(eventStore);
+    const overdueTask = async () => {
+      const created = await tasks.create({ title: 'late', userId: owner, dueDate: '2020-01-01T00:00:00.000Z' }, context());
+      return tasks.markOverdue((created.state as { task: { id: string } }).task.id, context());
+    };
+    try {
+      expect(await watermarks.waitFor(['notification-jobs'], (await overdueTask()).position!, 10_000)).toBe(true);
+      const states = watchStates(runner);
+      await redis.stop();
+      const marked = await overdueTask();
+      await sleep(1500);
+      restarted = await startRedisServer(redis.port);
+      expect(await watermarks.waitFor(['notification-jobs'], marked.position!, 15_000)).toBe(true);
+      states.stop();
+      expect(states.seen).not.toContain('failed');
+      expect(await findFailure(database.knex, 'notification-jobs')).toBeNull();
+      // The restarted Redis kept nothing: the job enqueued after it came back is there.
+      const counts = await queue.counts();
+      expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(1);
+    } finally {
+      await runner.stop();
+      await queue.close();
+      await restarted?.stop();
+      await eventStore.close();
+      await pool.end();
+      await database.drop();
+    }
   }, 60_000);
 });

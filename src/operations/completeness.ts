@@ -81,7 +81,7 @@ export const readCompletenessFindings = async (knex: Knex): Promise<Map<string, 
 };
 
 /** Older buckets checked again per run, a different slice each time, so every bucket comes round. */
-const SWEEP_BUCKETS = 20;
+export const SWEEP_BUCKETS = 20;
 /** Differing buckets kept on record (each is checked again every run). */
 const MAX_KEPT = 1000;
 
@@ -95,20 +95,26 @@ const mergeRanges = (ranges: BucketRange[]): BucketRange[] =>
       return merged;
     }, []);
 
+/** Where the previous check of a projection stood. */
+export type PreviousCheck = Readonly<{ headBucket: number; sweepNext: number; differing: readonly number[] }>;
+
 /**
- * What one check covers. A full check: every bucket up to the checkpoint. Otherwise the buckets
- * from just before the previous checkpoint to this one (where a late-committing event lands),
- * the buckets that differed last time, and the next slice of the older ones.
+ * What one check covers. A full check (or a first one): every bucket up to the head. Otherwise
+ * the buckets from just before the previous head to this one (where a late-committing event
+ * lands), the buckets that differed last time, and the next slice of the older ones.
  */
-const bucketsToCheck = (head: number, previous: FindingRow | undefined, full: boolean) => {
+export const bucketsToCheck = (head: number, previous: PreviousCheck | null, full: boolean) => {
   if (full || !previous) return { ranges: [{ from: 0, to: head }], sweepNext: 0 };
-  const recentFrom = Math.max(0, Math.min(bucketOf({ tx: 0n, pos: BigInt(previous.pos) }), head) - 1);
-  const sweepFrom = Number(previous.sweep_next) < recentFrom ? Number(previous.sweep_next) : 0;
+  const recentFrom = Math.max(0, Math.min(previous.headBucket, head) - 1);
+  const sweepFrom = previous.sweepNext < recentFrom ? previous.sweepNext : 0;
   const sweepTo = Math.min(sweepFrom + SWEEP_BUCKETS, recentFrom) - 1;
-  const ranges: BucketRange[] = [{ from: recentFrom, to: head }, ...previous.buckets.map((d) => ({ from: d.bucket, to: d.bucket }))];
+  const ranges: BucketRange[] = [{ from: recentFrom, to: head }, ...previous.differing.map((b) => ({ from: b, to: b }))];
   if (sweepTo >= sweepFrom) ranges.push({ from: sweepFrom, to: sweepTo });
   return { ranges: mergeRanges(ranges), sweepNext: sweepTo + 1 >= recentFrom ? 0 : sweepTo + 1 };
 };
+
+const previousCheck = (row: FindingRow | undefined): PreviousCheck | null =>
+  row ? { headBucket: bucketOf({ tx: 0n, pos: BigInt(row.pos) }), sweepNext: Number(row.sweep_next), differing: row.buckets.map((b) => b.bucket) } : null;
 
 export type CompletenessDeps = Readonly<{ knex: Knex; countLog: LogCounter }>;
 
@@ -120,7 +126,7 @@ const checkProjection = async ({ knex, countLog }: CompletenessDeps, name: strin
       const checkpoint = await findCheckpointDetails(trx, name);
       if (!checkpoint) return null;
       const previous = await trx(COMPLETENESS_TABLE).where({ projection: name }).first<FindingRow | undefined>();
-      const { ranges, sweepNext } = bucketsToCheck(bucketOf(checkpoint.position), previous, full);
+      const { ranges, sweepNext } = bucketsToCheck(bucketOf(checkpoint.position), previousCheck(previous), full);
       const consumed = await readConsumedCounts(trx, name, ranges);
       const logged = await countLog(trx, { after: checkpoint.countedAfter, upTo: checkpoint.position, buckets: ranges });
       return { at: checkpoint.position, sweepNext, ...compareCounts(consumed, logged) };

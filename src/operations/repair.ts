@@ -8,12 +8,9 @@ import { projectionNamed } from './projections.js';
 // work from any process; the runner that owns the projection notices within a second. Each is
 // recorded in projection_operations, the log of operations: who, when, why.
 
-/**
- * Only the event a projection stopped on can be parked: parking an event it already applied
- * would not undo it, and parking one it has not reached would skip an event nobody saw fail.
- */
 const NOT_FAILED = (name: string, what: string) => new ConflictError(`Projection ${name} has not failed: ${what}`, 'PROJECTION_NOT_FAILED');
 
+/** In one transaction: the failure is still there, passes `check`, is logged as `operation` and cleared. */
 const clearFailure = async (
   knex: Knex,
   name: string,
@@ -34,7 +31,11 @@ const clearFailure = async (
 export const retryProjection = (knex: Knex, name: string, operator: string) =>
   clearFailure(knex, name, 'there is nothing to retry', () => undefined, { action: 'retry', operator });
 
-/** Records the event a projection stopped on as parked: its runner skips exactly that event and goes on. */
+/**
+ * Records the event a projection stopped on as parked: its runner skips exactly that event and
+ * goes on. Only that event can be parked: parking one it already applied would not undo it, and
+ * parking one it has not reached would skip an event nobody saw fail.
+ */
 export const parkEvent = async (knex: Knex, name: string, eventId: string, reason: string, operator: string) => {
   if (!reason.trim()) throw new ValidationError('Say why the event is parked (--reason)', [], 'REASON_REQUIRED');
   const isTheFailedEvent = (failure: ProjectionFailure) => {

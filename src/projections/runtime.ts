@@ -172,23 +172,17 @@ export const runProjection = (deps: ProjectorDeps, projection: Projection, signa
   };
 
   /** Applies a batch, trying again a few times when it fails; false when the runner stopped on an event. */
-  const applyOrStop = async (cursor: Cursor, events: readonly RecordedEvent[], parked: ReadonlySet<string>) => {
-    for (let attempt = 1; attempt < BATCH_ATTEMPTS; attempt++) {
+  const applyOrStop = async (cursor: Cursor, events: readonly RecordedEvent[], parked: ReadonlySet<string>): Promise<boolean> => {
+    for (let attempt = 1; ; attempt++) {
       try {
         await applyBatch(cursor, events, parked);
         return true;
       } catch (error) {
         if (!isDeterministic(error)) throw error;
+        if (attempt >= BATCH_ATTEMPTS) return stopOnFailingEvent(cursor, events, parked);
         logger.warn('projection batch failed; trying again', { projection: name, attempt, error: errorMessage(error) });
         await wakeUp.wait(BATCH_RETRY_MS * attempt);
       }
-    }
-    try {
-      await applyBatch(cursor, events, parked);
-      return true;
-    } catch (error) {
-      if (!isDeterministic(error)) throw error;
-      return stopOnFailingEvent(cursor, events, parked);
     }
   };
 

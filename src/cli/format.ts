@@ -31,7 +31,7 @@ const statusNotes = (s: ProjectionStatus) => [
         `  or skip it: taskflow projections park ${s.name} --event ${s.failure.eventId} --reason "…"`,
       ]
     : []),
-  ...(s.lastError ? [`${s.name}: retrying by itself, last error at ${s.lastErrorAt}: ${s.lastError}`] : []),
+  ...(s.state === 'retrying' ? [`${s.name}: retrying by itself, last error at ${s.lastErrorAt}: ${s.lastError}`] : []),
   ...(s.completeness?.problem ? [`${s.name}: ${s.completeness.problem} (${bucketsLabel(s.completeness.buckets)})`] : []),
   ...s.parked.map((p) => `${s.name}: ${formatParked(p)}`),
   ...(s.rebuild

@@ -470,7 +470,7 @@ export const openApiDocument = {
           lagEvents: { type: 'integer', minimum: 0 },
           lagSeconds: { type: 'number', minimum: 0 },
           owner: { type: ['string', 'null'], description: 'The instance running it' },
-          lastError: { type: ['string', 'null'], description: 'The last error of a runner that is retrying by itself' },
+          lastError: { type: ['string', 'null'], description: 'The error it stopped on when failed, or the one its runner retries after' },
           lastErrorAt: nullable(dateTime),
           failure: { oneOf: [{ type: 'null' }, { ...projectionEvent, required: [...projectionEvent.required, 'error', 'attempts', 'failedAt'], properties: { ...projectionEvent.properties, error: { type: 'string' }, attempts: { type: 'integer' }, failedAt: dateTime } }] },
           parked: { type: 'array', items: ref('ParkedEvent') },

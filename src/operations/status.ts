@@ -45,7 +45,7 @@ export type ProjectionStatus = Readonly<{
   lagSeconds: number;
   /** The instance holding `projection:<name>`, when its lease is live. */
   owner: string | null;
-  /** The runner's last error when it is retrying by itself. */
+  /** The error it stopped on when failed, or the one its runner retries after. */
   lastError: string | null;
   lastErrorAt: string | null;
   /** The event it stopped on, when failed. */
@@ -103,18 +103,18 @@ export const projectionStatus = async ({ knex, eventStore, now = () => new Date(
       const owner = liveHolder(`projection:${name}`);
       const rebuildHolder = liveHolder(`rebuild:${name}`);
       const failure = failures.get(name) ?? null;
-      const lastError = live?.lastError ?? null;
+      const retryingAfter = live?.lastError ?? null;
       const finding = findings.get(name);
       return {
         name,
         kind: SUBSCRIPTIONS.includes(name) ? 'subscription' : 'read-model',
-        state: failure ? 'failed' : lastError ? 'retrying' : shadow ? 'rebuilding' : owner ? 'live' : 'stopped',
+        state: failure ? 'failed' : retryingAfter ? 'retrying' : shadow ? 'rebuilding' : owner ? 'live' : 'stopped',
         checkpoint: live ? formatPosition(live.position) : null,
         lagEvents: lag.events,
         lagSeconds: Math.round(lag.seconds * 10) / 10,
         owner,
-        lastError,
-        lastErrorAt: live?.lastErrorAt ?? null,
+        lastError: failure?.error ?? retryingAfter,
+        lastErrorAt: failure?.failedAt ?? live?.lastErrorAt ?? null,
         failure: failure ? failureStatus(failure) : null,
         parked: (parked.get(name) ?? []).map(parkedStatus),
         completeness: finding ? completenessStatus(finding, lag.events === 0) : null,

@@ -32,7 +32,7 @@ export const errorMessage = (error: unknown) => {
 /**
  * A runner's state as this process sees it, the delay before its next try, and the last error
  * recorded on its checkpoint row for other processes (cleared at the next progress). The record
- * is written in the background, in order: a dependency that hangs must not delay the next try.
+ * is written in the background: a dependency that hangs must not delay the next try.
  */
 export const createRunnerHealth = (knex: Knex, name: string, logger: Logger) => {
   let state: ProjectionState = 'starting';
@@ -41,11 +41,21 @@ export const createRunnerHealth = (knex: Knex, name: string, logger: Logger) => 
   let errorRecorded = true;
   let tries = 0;
   let retryInMs: number | null = null;
-  let records: Promise<void> = Promise.resolve();
+  // One write at a time, of the latest message: tries while PostgreSQL is away do not pile up.
+  let wanted: string | null | undefined;
+  let writing: Promise<void> | null = null;
   const record = (message: string | null) => {
     errorRecorded = message !== null;
-    records = records.then(() => recordProjectionError(knex, name, message)).catch(() => undefined);
-    return records;
+    wanted = message;
+    writing ??= (async () => {
+      while (wanted !== undefined) {
+        const next = wanted;
+        wanted = undefined;
+        await recordProjectionError(knex, name, next).catch(() => undefined);
+      }
+      writing = null;
+    })();
+    return writing;
   };
 
   return {

@@ -108,7 +108,8 @@ export const projectionStatus = async ({ knex, eventStore, now = () => new Date(
       return {
         name,
         kind: SUBSCRIPTIONS.includes(name) ? 'subscription' : 'read-model',
-        state: failure ? 'failed' : retryingAfter ? 'retrying' : shadow ? 'rebuilding' : owner ? 'live' : 'stopped',
+        // An error left on record by a runner that no instance runs any more is no retrying.
+        state: failure ? 'failed' : retryingAfter && owner ? 'retrying' : shadow ? 'rebuilding' : owner ? 'live' : 'stopped',
         checkpoint: live ? formatPosition(live.position) : null,
         lagEvents: lag.events,
         lagSeconds: Math.round(lag.seconds * 10) / 10,

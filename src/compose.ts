@@ -17,7 +17,7 @@ import { createRateLimits } from './http/rateLimits.js';
 import { adminRoutes } from './http/routes/admin.js';
 import { authRoutes } from './http/routes/auth.js';
 import { docsRoutes } from './http/routes/docs.js';
-import { healthRoutes } from './http/routes/health.js';
+import { healthRoutes, oldestAppendInFlight } from './http/routes/health.js';
 import { notificationRoutes } from './http/routes/notifications.js';
 import { taskRoutes } from './http/routes/tasks.js';
 import { userRoutes } from './http/routes/users.js';
@@ -30,9 +30,10 @@ import { shareLogReads } from './infra/eventstore/sharedReads.js';
 import { createMetrics, type Metrics } from './infra/metrics.js';
 import { metricsRoutes, observeRequests } from './http/observability.js';
 import { liveProjection, READ_MODELS } from './operations/projections.js';
+import { countLogInPostgres, countLogThrough, startCompletenessChecks } from './operations/completeness.js';
 import { projectionStatus } from './operations/status.js';
 import { createMemoryCache } from './infra/cache/memory.js';
-import { CACHE_CHANNEL, cacheChangePayload, createPgInvalidationBus } from './infra/cache/pgBus.js';
+import { CACHE_CHANNEL, cacheChangePayload, createPgInvalidationBus, FORGET_ALL_PAYLOAD } from './infra/cache/pgBus.js';
 import { createInstanceRegistry } from './infra/instances.js';
 import { createPostgresWritePositions } from './infra/positions/postgres.js';
 import { createRedisWritePositions } from './infra/positions/redis.js';
@@ -48,7 +49,7 @@ import { createRedisLock } from './infra/lock/redis.js';
 import type { Logger } from './infra/logger.js';
 import { createJobQueue, type JobQueue } from './infra/queue/jobQueue.js';
 import { deliverOverdueNotification, overdueNotificationJobs, type OverdueNotificationJob } from './notifications/overdueNotifications.js';
-import { createProjectionWatermarks, runProjection, type ProjectionRunner } from './projections/runtime.js';
+import { createProjectionWatermarks, runProjection, type CacheChanges, type ProjectionRunner } from './projections/runtime.js';
 import { createReadYourWrites } from './queries/readYourWrites.js';
 import { createRoleLookup } from './queries/credentials.js';
 
@@ -129,6 +130,21 @@ const registerCollectors = (
   metrics.gauge('taskflow_projection_lag_seconds', 'Age of the oldest unapplied event (0 when caught up), per projection', ['projection'], async (g) => {
     for (const s of await readStatuses()) g.set({ projection: s.name }, s.lagSeconds);
   });
+  metrics.gauge('taskflow_projection_failed', 'Whether a projection stopped on an event it cannot apply (1) or not (0)', ['projection'], async (g) => {
+    for (const s of await readStatuses()) g.set({ projection: s.name }, s.failure ? 1 : 0);
+  });
+  metrics.gauge('taskflow_projection_parked_events', 'Events an operator parked (the projection skips them), per projection', ['projection'], async (g) => {
+    for (const s of await readStatuses()) g.set({ projection: s.name }, s.parked.length);
+  });
+  metrics.gauge('taskflow_projection_missing_events', 'Events of the log below the checkpoint that the projection did not consume (last check)', ['projection'], async (g) => {
+    for (const s of await readStatuses()) g.set({ projection: s.name }, s.completeness?.missing ?? 0);
+  });
+  metrics.gauge('taskflow_projection_doubled_events', 'Events the projection consumed more often than the log holds them (last check)', ['projection'], async (g) => {
+    for (const s of await readStatuses()) g.set({ projection: s.name }, s.completeness?.doubled ?? 0);
+  });
+  metrics.gauge('taskflow_event_log_oldest_append_seconds', 'Age of the oldest append still in flight (0 when none): every projection waits for it', [], async (g) => {
+    g.set((await oldestAppendInFlight(deps.eventStore).catch(() => null))?.ageSeconds ?? 0);
+  });
   metrics.gauge('taskflow_queue_jobs', 'Jobs in the notification queue, by state', ['state'], async (g) => {
     for (const [state, count] of Object.entries(await deps.queue.counts().catch(() => ({})))) g.set({ state }, count);
   });
@@ -200,6 +216,13 @@ export const compose = async (
       : {}),
   });
 
+  // In-process caches of other instances hear of a batch's changes from a NOTIFY its commit sends.
+  const cacheChanges: CacheChanges = {
+    before: (scopes, to) => cache.invalidate(scopes, to),
+    ...(bus ? { notice: (scopes, to) => ({ channel: CACHE_CHANNEL, payload: cacheChangePayload(scopes, to) }) } : {}),
+    after: (scopes, to) => cache.committed(scopes, to),
+  };
+
   // Each projection and the overdue check run in one instance at a time, under a lock each.
   const exclusive: ExclusiveRunner[] = [];
   const projectionRunners = new Map<string, ProjectionRunner>();
@@ -220,11 +243,7 @@ export const compose = async (
                 eventStore: projectorLog,
                 watermarks,
                 logger,
-                invalidate: async (scopes, to) => {
-                  await cache.invalidate(scopes, to);
-                  await cache.committed(scopes, to);
-                  if (bus) await pool.query('SELECT pg_notify($1, $2)', [CACHE_CHANNEL, cacheChangePayload(scopes, to)]);
-                },
+                cacheChanges,
                 onBatch: (name, events) => metrics.projectedEvents.inc({ projection: name }, events),
               },
               projection,
@@ -236,6 +255,9 @@ export const compose = async (
           { logger },
         ),
       );
+  // Compares each projection's counts with the log now and then (the CLI does it on demand).
+  const completeness = { knex, countLog: config.eventStoreUrl ? countLogThrough(eventStore) : countLogInPostgres };
+  const completenessChecks = projectorKnex ? startCompletenessChecks(completeness, { logger }) : null;
   if (hasRole(role, 'scheduler'))
     exclusive.push(
       runExclusive(
@@ -287,6 +309,7 @@ export const compose = async (
     tasks,
     users,
     cache,
+    swapNotice: bus ? { channel: CACHE_CHANNEL, payload: FORGET_ALL_PAYLOAD } : null,
     lock,
     queue,
     watermarks,
@@ -294,9 +317,11 @@ export const compose = async (
     instanceId,
     locks: exclusive,
     projections: projectionRunners,
+    completeness,
     async close() {
       if (sweeper) clearInterval(sweeper);
       await worker?.close();
+      await completenessChecks?.stop();
       await Promise.all(exclusive.map((r) => r.stop()));
       await instances?.stop();
       await lock.close();

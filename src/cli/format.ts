@@ -1,7 +1,9 @@
 import Table from 'cli-table3';
 import type { Task } from '../domain/task/state.js';
 import type { AuditEntry, FieldChange } from '../operations/audit.js';
-import type { ProjectionStatus } from '../operations/status.js';
+import type { BucketDifference, CountComparison } from '../projections/completeness.js';
+import { describeFinding } from '../operations/completeness.js';
+import type { EventRef, ParkedStatus, ProjectionStatus } from '../operations/status.js';
 import type { Difference, VerifyReport } from '../operations/verify.js';
 
 // How operator commands print for people; with --json they print the objects themselves.
@@ -14,20 +16,38 @@ export const columns = (header: readonly string[], rows: readonly (readonly stri
 
 export const show = (value: unknown) => (value === null || value === undefined ? 'null' : typeof value === 'string' ? JSON.stringify(value) : String(value));
 
+const eventLabel = (e: EventRef) => `event ${e.eventId} (${e.streamId} v${e.streamVersion}, ${e.type}, at ${e.position})`;
+const bucketsLabel = (buckets: readonly BucketDifference[]) =>
+  buckets.slice(0, 3).map((b) => `positions ${b.positions}: log ${b.logged}, consumed ${b.consumed}`).join('; ') + (buckets.length > 3 ? '; …' : '');
+const completeColumn = (c: Pick<CountComparison, 'missing' | 'doubled'> | null) =>
+  !c ? '-' : c.missing ? `missing ${c.missing}` : c.doubled ? `${c.doubled} twice` : 'yes';
+export const formatParked = (p: ParkedStatus) => `parked ${eventLabel(p)} by ${p.operator} at ${p.at}: ${p.reason}`;
+
+const statusNotes = (s: ProjectionStatus) => [
+  ...(s.failure
+    ? [
+        `${s.name}: FAILED on ${eventLabel(s.failure)} after ${s.failure.attempts} tries at ${s.failure.failedAt}: ${s.failure.error}`,
+        `  once fixed: taskflow projections retry ${s.name}`,
+        `  or skip it: taskflow projections park ${s.name} --event ${s.failure.eventId} --reason "…"`,
+      ]
+    : []),
+  ...(s.state === 'retrying' ? [`${s.name}: retrying by itself, last error at ${s.lastErrorAt}: ${s.lastError}`] : []),
+  ...(s.completeness?.problem ? [`${s.name}: ${s.completeness.problem} (${bucketsLabel(s.completeness.buckets)})`] : []),
+  ...s.parked.map((p) => `${s.name}: ${formatParked(p)}`),
+  ...(s.rebuild
+    ? [
+        `${s.name}: rebuild at ${s.rebuild.checkpoint}, ${s.rebuild.lagEvents} events to go, ` +
+          (s.rebuild.running ? `running on ${s.rebuild.holder}` : `interrupted: run \`taskflow projections rebuild ${s.name}\` to resume`),
+      ]
+    : []),
+];
+
 export const formatStatus = (statuses: readonly ProjectionStatus[]) => {
   const table = columns(
-    ['projection', 'state', 'checkpoint', 'lag (events)', 'lag (s)', 'owner'],
-    statuses.map((s) => [s.name, s.state, s.checkpoint ?? '-', String(s.lagEvents), s.lagSeconds.toFixed(1), s.owner ?? '-']),
+    ['projection', 'state', 'checkpoint', 'lag (events)', 'lag (s)', 'owner', 'complete'],
+    statuses.map((s) => [s.name, s.state, s.checkpoint ?? '-', String(s.lagEvents), s.lagSeconds.toFixed(1), s.owner ?? '-', completeColumn(s.completeness)]),
   );
-  const notes = statuses.flatMap((s) => [
-    ...(s.lastError ? [`${s.name}: last error at ${s.lastErrorAt}: ${s.lastError}`] : []),
-    ...(s.rebuild
-      ? [
-          `${s.name}: rebuild at ${s.rebuild.checkpoint}, ${s.rebuild.lagEvents} events to go, ` +
-            (s.rebuild.running ? `running on ${s.rebuild.holder}` : `interrupted: run \`taskflow projections rebuild ${s.name}\` to resume`),
-        ]
-      : []),
-  ]);
+  const notes = statuses.flatMap(statusNotes);
   return [table, ...(notes.length ? ['', ...notes] : [])].join('\n');
 };
 
@@ -68,8 +88,11 @@ export const formatVerify = (reports: readonly VerifyReport[]) =>
   reports
     .flatMap((r) => [
       `${r.projection}: ${Object.entries(r.rows).map(([table, n]) => `${table} (${n} row${n === 1 ? '' : 's'})`).join(' and ')} checked against ${r.events} events up to checkpoint ${r.checkpoint}: ` +
-        (r.differenceCount ? `${r.differenceCount} difference${r.differenceCount === 1 ? '' : 's'}` : 'no differences'),
+        (r.differenceCount ? `${r.differenceCount} difference${r.differenceCount === 1 ? '' : 's'}` : 'no differences') +
+        (r.parked.length ? `, ${r.parked.length} parked event${r.parked.length === 1 ? '' : 's'} left out` : ''),
       ...r.differences.map((d) => `  ${formatDifference(d)}`),
       ...(r.differenceCount > r.differences.length ? [`  … and ${r.differenceCount - r.differences.length} more`] : []),
+      ...(r.completeness.buckets.length ? [`  counts: ${describeFinding(r.completeness, false)} (${bucketsLabel(r.completeness.buckets)})`] : []),
+      ...r.parked.map((p) => `  ${formatParked(p)}`),
     ])
     .join('\n');

@@ -1,9 +1,12 @@
+import os from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { rebuildProjection, DEFAULT_REBUILD_BATCH, type RebuildResult } from '../operations/rebuild.js';
-import { READ_MODELS, readModelNamed } from '../operations/projections.js';
+import { checkCompleteness } from '../operations/completeness.js';
+import { PROJECTION_NAMES, projectionNamed, READ_MODELS, readModelNamed } from '../operations/projections.js';
+import { parkEvent, retryProjection } from '../operations/repair.js';
 import { replayTask, taskAuditTrail } from '../operations/audit.js';
 import { projectionStatus } from '../operations/status.js';
-import { verifyReadModels } from '../operations/verify.js';
+import { verifiedClean, verifyReadModels } from '../operations/verify.js';
 import { formatHistory, formatStatus, formatTask, formatVerify, orderedTask } from './format.js';
 import { progressReporter } from './progress.js';
 import type { System } from '../compose.js';
@@ -14,9 +17,30 @@ import { UUID_PATTERN } from '../domain/ids.js';
 const runCommand = async (command: (system: System) => Promise<number | void>) => (await import('./system.js')).runCommand(command);
 
 
-const taskIdArgument = (value: string) => {
-  if (!UUID_PATTERN.test(value)) throw new InvalidArgumentError('expected a task id (a UUID)');
+const uuidArgument = (what: string) => (value: string) => {
+  if (!UUID_PATTERN.test(value)) throw new InvalidArgumentError(`expected ${what} (a UUID)`);
   return value.toLowerCase();
+};
+const taskIdArgument = uuidArgument('a task id');
+const projectionArgument = (value: string) => {
+  try {
+    return projectionNamed(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+};
+
+/** Who an operation is recorded as: TASKFLOW_OPERATOR, else the OS user at this host. */
+const operatorName = () => {
+  const given = process.env.TASKFLOW_OPERATOR?.trim();
+  if (given) return given;
+  let user = process.env.USER ?? 'unknown';
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // no entry for this uid (some containers): keep $USER
+  }
+  return `${user}@${os.hostname()}`;
 };
 const positiveInteger = (max: number) => (value: string) => {
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) throw new InvalidArgumentError(`expected a whole number from 1 to ${max}`);
@@ -35,9 +59,9 @@ const rebuildSummary = (r: RebuildResult) =>
   `${r.resumedAt ? `, resumed after ${r.resumedAt} events` : ''}); swapped in at checkpoint ${r.checkpoint}` +
   (r.cacheInvalidated ? '' : ' (the query cache could not be cleared: entries expire within 5 minutes)');
 
-/** `projections status|rebuild`, `replay`, `audit history|verify`. */
+/** `projections status|retry|park|rebuild`, `replay`, `audit history|verify`. */
 export const registerOperations = (program: Command) => {
-  const projections = program.command('projections').description('inspect and rebuild the read models');
+  const projections = program.command('projections').description('inspect, repair and rebuild the projections');
 
   projections
     .command('status')
@@ -45,8 +69,35 @@ export const registerOperations = (program: Command) => {
     .option('--json', 'print JSON')
     .action(({ json }: { json?: boolean }) =>
       runCommand(async (system) => {
+        // Compare every projection's counts with the whole log now, rather than show the last check.
+        await checkCompleteness(system.completeness, { full: true });
         const statuses = await projectionStatus(system);
         console.log(json ? JSON.stringify({ data: statuses }, null, 2) : formatStatus(statuses));
+      }),
+    );
+
+  projections
+    .command('retry')
+    .description('clear the failure of a projection that stopped on an event: its runner tries again')
+    .argument('<name>', `the projection: ${PROJECTION_NAMES.join(' | ')}`, projectionArgument)
+    .action((name: string) =>
+      runCommand(async (system) => {
+        const failure = await retryProjection(system.knex, name, operatorName());
+        console.log(`${name}: failure on event ${failure.eventId} (${failure.streamId} v${failure.streamVersion}) cleared; its runner tries again within a second`);
+      }),
+    );
+
+  projections
+    .command('park')
+    .description('skip the event a projection stopped on, for good, and go on (recorded: who, when, why)')
+    .argument('<name>', `the projection: ${PROJECTION_NAMES.join(' | ')}`, projectionArgument)
+    .requiredOption('--event <id>', 'the event it stopped on (see projections status)', uuidArgument('an event id'))
+    .requiredOption('--reason <text>', 'why it is skipped')
+    .action((name: string, { event, reason }: { event: string; reason: string }) =>
+      runCommand(async (system) => {
+        const operator = operatorName();
+        const failure = await parkEvent(system.knex, name, event, reason, operator);
+        console.log(`${name}: event ${failure.eventId} (${failure.streamId} v${failure.streamVersion}) parked by ${operator}; its runner skips it and goes on within a second`);
       }),
     );
 
@@ -127,7 +178,7 @@ export const registerOperations = (program: Command) => {
       }
       return runCommand(async (system) => {
         const reports = await verifyReadModels(system, projection ? { projection } : {});
-        const ok = reports.every((r) => r.differenceCount === 0);
+        const ok = reports.every(verifiedClean);
         console.log(json ? JSON.stringify({ ok, data: reports }, null, 2) : formatVerify(reports));
         return ok ? 0 : 1;
       });

@@ -11,6 +11,13 @@ const uuid = { type: 'string', format: 'uuid' } as const;
 const dateTime = { type: 'string', format: 'date-time' } as const;
 const nullable = (schema: Record<string, unknown>) => ({ ...schema, type: [schema.type as string, 'null'] });
 const json = (schema: unknown) => ({ 'application/json': { schema } });
+/** An event of the log as projection status names it. */
+const projectionEvent = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['eventId', 'position', 'streamId', 'streamVersion', 'type'],
+  properties: { eventId: uuid, position: { type: 'string', description: 'tx/pos' }, streamId: { type: 'string' }, streamVersion: { type: 'integer' }, type: { type: 'string' } },
+} as const;
 
 const PROBLEM_TEXT: Record<number, string> = {
   400: 'Invalid request: body, parameters or query',
@@ -466,17 +473,36 @@ export const openApiDocument = {
       ProjectionStatusList: listOf({
         type: 'object',
         additionalProperties: false,
-        required: ['name', 'kind', 'state', 'checkpoint', 'lagEvents', 'lagSeconds', 'owner', 'lastError', 'lastErrorAt', 'rebuild'],
+        required: ['name', 'kind', 'state', 'checkpoint', 'lagEvents', 'lagSeconds', 'owner', 'lastError', 'lastErrorAt', 'failure', 'parked', 'completeness', 'rebuild'],
         properties: {
           name: { type: 'string' },
           kind: { type: 'string', enum: ['read-model', 'subscription'] },
-          state: { type: 'string', enum: ['live', 'rebuilding', 'failed', 'stopped'] },
+          state: {
+            type: 'string',
+            enum: ['live', 'retrying', 'rebuilding', 'failed', 'stopped'],
+            description: 'failed: stopped on an event until `projections retry` or `park`; retrying: a dependency is unavailable, it retries by itself',
+          },
           checkpoint: { type: ['string', 'null'], description: 'tx/pos of the last applied event' },
           lagEvents: { type: 'integer', minimum: 0 },
           lagSeconds: { type: 'number', minimum: 0 },
           owner: { type: ['string', 'null'], description: 'The instance running it' },
-          lastError: { type: ['string', 'null'] },
+          lastError: { type: ['string', 'null'], description: 'The error it stopped on when failed, or the one its runner retries after' },
           lastErrorAt: nullable(dateTime),
+          failure: { oneOf: [{ type: 'null' }, { ...projectionEvent, required: [...projectionEvent.required, 'error', 'attempts', 'failedAt'], properties: { ...projectionEvent.properties, error: { type: 'string' }, attempts: { type: 'integer' }, failedAt: dateTime } }] },
+          parked: { type: 'array', items: ref('ParkedEvent') },
+          completeness: {
+            type: ['object', 'null'],
+            additionalProperties: false,
+            required: ['checkedAt', 'checkpoint', 'missing', 'doubled', 'problem', 'buckets'],
+            properties: {
+              checkedAt: dateTime,
+              checkpoint: { type: 'string' },
+              missing: { type: 'integer', minimum: 0, description: 'Events of the log below the checkpoint that the projection did not consume' },
+              doubled: { type: 'integer', minimum: 0, description: 'Events consumed more often than the log holds them' },
+              problem: { type: ['string', 'null'] },
+              buckets: { type: 'array', items: ref('BucketDifference') },
+            },
+          },
           rebuild: {
             type: ['object', 'null'],
             additionalProperties: false,
@@ -485,6 +511,18 @@ export const openApiDocument = {
           },
         },
       }),
+      ParkedEvent: {
+        ...projectionEvent,
+        description: 'An event an operator parked: the projection skips it',
+        required: [...projectionEvent.required, 'error', 'reason', 'operator', 'at'],
+        properties: { ...projectionEvent.properties, error: { type: ['string', 'null'] }, reason: { type: 'string' }, operator: { type: 'string' }, at: dateTime },
+      },
+      BucketDifference: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['bucket', 'positions', 'logged', 'consumed'],
+        properties: { bucket: { type: 'integer' }, positions: { type: 'string' }, logged: { type: 'integer' }, consumed: { type: 'integer' } },
+      },
       VerifyResult: {
         type: 'object',
         additionalProperties: false,
@@ -496,7 +534,7 @@ export const openApiDocument = {
             items: {
               type: 'object',
               additionalProperties: false,
-              required: ['projection', 'checkpoint', 'events', 'rows', 'differenceCount', 'differences'],
+              required: ['projection', 'checkpoint', 'events', 'rows', 'differenceCount', 'differences', 'parked', 'completeness'],
               properties: {
                 projection: { type: 'string' },
                 checkpoint: { type: 'string', description: 'The log was folded up to this read model checkpoint' },
@@ -520,6 +558,13 @@ export const openApiDocument = {
                     },
                   },
                 },
+                parked: { type: 'array', items: ref('ParkedEvent'), description: 'Left out of the fold: reported, not differences' },
+                completeness: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['missing', 'doubled', 'buckets'],
+                  properties: { missing: { type: 'integer' }, doubled: { type: 'integer' }, buckets: { type: 'array', items: ref('BucketDifference') } },
+                },
               },
             },
           },
@@ -530,7 +575,25 @@ export const openApiDocument = {
         required: ['status', 'dependencies', 'projections'],
         properties: {
           status: { type: 'string', enum: ['ok', 'degraded'] },
+          problems: { type: 'array', items: { type: 'string' }, description: 'Failed or incomplete projections and slow appends, one line each' },
           dependencies: { type: 'object', additionalProperties: healthCheck },
+          oldestAppend: {
+            description: 'The oldest append in flight: every projection waits for it to end (null when none)',
+            oneOf: [
+              { type: 'null' },
+              {
+                type: 'object',
+                required: ['transactionId', 'ageSeconds'],
+                properties: {
+                  transactionId: { type: 'string' },
+                  pid: { type: ['integer', 'null'] },
+                  application: { type: ['string', 'null'] },
+                  startedAt: { type: ['string', 'null'], format: 'date-time' },
+                  ageSeconds: { type: 'number' },
+                },
+              },
+            ],
+          },
           projections: {
             type: 'object',
             additionalProperties: {

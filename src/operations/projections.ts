@@ -22,6 +22,15 @@ export const PROJECTION_NAMES: readonly string[] = [...READ_MODELS.map((m) => m.
 
 export const liveProjection = (model: ReadModel) => model.over((table) => table);
 
+const unknownProjection = (name: string) =>
+  new ValidationError(`Unknown projection "${name}": expected one of ${PROJECTION_NAMES.join(', ')}`, [], 'UNKNOWN_PROJECTION');
+
+/** The name of a projection (read model or subscription), or a clear refusal naming what exists. */
+export const projectionNamed = (name: string): string => {
+  if (PROJECTION_NAMES.includes(name)) return name;
+  throw unknownProjection(name);
+};
+
 /** The read model of that name, or a clear refusal naming what exists. */
 export const readModelNamed = (name: string): ReadModel => {
   const model = READ_MODELS.find((m) => m.name === name);
@@ -32,5 +41,5 @@ export const readModelNamed = (name: string): ReadModel => {
       [],
       'NOT_A_READ_MODEL',
     );
-  throw new ValidationError(`Unknown projection "${name}": expected one of ${PROJECTION_NAMES.join(', ')}`, [], 'UNKNOWN_PROJECTION');
+  throw unknownProjection(name);
 };

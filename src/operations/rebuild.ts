@@ -4,18 +4,27 @@ import { compareLogPositions, LOG_START, type LogPosition } from '../domain/even
 import type { Cache } from '../infra/cache/cache.js';
 import type { EventStore, ReadAllResult } from '../infra/eventstore/eventStore.js';
 import { readLeaseRecords, type LeaderLock, type Lease } from '../infra/lock/lock.js';
-import { commitBatch, deleteCheckpoint, findCheckpoint, rebuildCheckpointName, setCheckpoint } from '../projections/checkpoints.js';
-import type { Projection } from '../projections/projection.js';
+import { adoptRebuild, commitBatch, findCheckpoint, rebuildCheckpointName, startRebuildCheckpoint, type CommitNotice } from '../projections/checkpoints.js';
+import { countEvents } from '../projections/completeness.js';
+import { readParkedEventIds } from '../projections/failures.js';
+import { eventsToApply, type Projection } from '../projections/projection.js';
 import { liveProjection, readModelNamed } from './projections.js';
 import { completeShadowIndexes, createShadowTables, lockTables, shadowOf, shadowTablesUsable, swapInShadowTables } from './shadowTables.js';
-import { formatPosition } from './status.js';
+import { formatPosition } from '../projections/checkpoints.js';
 
 export const DEFAULT_REBUILD_BATCH = 5000;
 const SWAP_LOCK_TIMEOUT = '3s';
 const SWAP_ATTEMPTS = 10;
 const TOTAL_REFRESH_MS = 2000;
 
-export type RebuildDeps = Readonly<{ knex: Knex; eventStore: EventStore; lock: LeaderLock; cache: Cache }>;
+export type RebuildDeps = Readonly<{
+  knex: Knex;
+  eventStore: EventStore;
+  lock: LeaderLock;
+  cache: Cache;
+  /** Sent by the swap's own commit, so in-process caches of every instance forget the old tables even if this process dies next. */
+  swapNotice?: CommitNotice | null;
+}>;
 
 export type RebuildProgress = Readonly<{
   projection: string;
@@ -56,7 +65,7 @@ const prepareShadow = async (knex: Knex, live: Projection, checkpointName: strin
   if (saved && (await shadowTablesUsable(knex, live.tables))) return saved;
   await knex.transaction(async (trx) => {
     await createShadowTables(trx, live.tables);
-    await setCheckpoint(trx, checkpointName, LOG_START);
+    await startRebuildCheckpoint(trx, live.name);
   });
   return LOG_START;
 };
@@ -66,7 +75,8 @@ const prepareShadow = async (knex: Knex, live: Projection, checkpointName: strin
  * serving; each batch moves the rebuild's own checkpoint in the same transaction, so a killed
  * rebuild resumes where it stopped. Once caught up, one transaction locks the live tables,
  * applies the last events, swaps the tables and points the live checkpoint at the rebuild's
- * position (the live runner's next guarded checkpoint move fails, and it restarts from there).
+ * position, with the rebuild's counts (the live runner's next guarded checkpoint move fails, and
+ * it restarts from there). Parked events stay skipped; a failure of the live model is cleared.
  */
 export const rebuildProjection = async (deps: RebuildDeps, name: string, options: RebuildOptions = {}): Promise<RebuildResult> => {
   const { knex, eventStore, cache } = deps;
@@ -93,12 +103,14 @@ export const rebuildProjection = async (deps: RebuildDeps, name: string, options
       }
       options.onProgress?.({ projection: name, phase, done, total, resumedAt });
     };
+    // Events an operator parked are skipped here too (and counted, as the live runner does).
+    const parked = await readParkedEventIds(knex, name);
     const apply = async (trx: Knex.Transaction, from: LogPosition, batch: ReadAllResult) => {
-      const relevant = batch.events.filter((e) => shadow.handles.has(e.type));
+      const relevant = eventsToApply(shadow, batch.events, parked);
       const write = relevant.length ? await shadow.prepare(trx, relevant) : undefined;
       const to = batch.events.at(-1)!.position;
       lease.lost.throwIfAborted();
-      await commitBatch(trx, checkpointName, from, to, write);
+      await commitBatch(trx, checkpointName, from, to, write, countEvents(batch.events));
       return to;
     };
     const read = (after: LogPosition) => {
@@ -144,8 +156,8 @@ export const rebuildProjection = async (deps: RebuildDeps, name: string, options
             if (batch.events.length < batchSize) break;
           }
           await swapInShadowTables(trx, live.tables);
-          await setCheckpoint(trx, live.name, at);
-          await deleteCheckpoint(trx, checkpointName);
+          await adoptRebuild(trx, live.name, at);
+          if (deps.swapNotice) await trx.raw('SELECT pg_notify(?, ?)', [deps.swapNotice.channel, deps.swapNotice.payload]);
           return { at, events };
         });
         position = swapped.at;

@@ -2,12 +2,37 @@ import type { Knex } from 'knex';
 import { LOG_START, type LogPosition } from '../domain/event.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
 import { readLeaseRecords, type LeaseRecord } from '../infra/lock/lock.js';
-import { readCheckpointDetails, rebuildCheckpointName } from '../projections/checkpoints.js';
+import { formatPosition, readCheckpointDetails, rebuildCheckpointName } from '../projections/checkpoints.js';
+import type { BucketDifference } from '../projections/completeness.js';
+import { readFailures, readParkedEvents, type FailedEvent, type ParkedEvent, type ProjectionFailure } from '../projections/failures.js';
+import { describeFinding, readCompletenessFindings, type CompletenessFinding } from './completeness.js';
 import { PROJECTION_NAMES, SUBSCRIPTIONS } from './projections.js';
 
-export type ProjectionState = 'live' | 'rebuilding' | 'failed' | 'stopped';
+export { formatPosition };
+
+/**
+ * `failed`: stopped on an event it cannot apply, until `projections retry` or `park`.
+ * `retrying`: its runner's last try failed for want of a dependency (or outside any event) and
+ * it tries again by itself.
+ */
+export type ProjectionState = 'live' | 'retrying' | 'rebuilding' | 'failed' | 'stopped';
 
 export type RebuildStatus = Readonly<{ checkpoint: string; lagEvents: number; running: boolean; holder: string | null }>;
+
+/** An event as status shows it: its position as `tx/pos`. */
+export type EventRef = Readonly<{ eventId: string; position: string; streamId: string; streamVersion: number; type: string }>;
+
+export type FailureStatus = EventRef & Readonly<{ error: string; attempts: number; failedAt: string }>;
+export type ParkedStatus = EventRef & Readonly<{ error: string | null; reason: string; operator: string; at: string }>;
+export type CompletenessStatus = Readonly<{
+  checkedAt: string;
+  checkpoint: string;
+  missing: number;
+  doubled: number;
+  /** "caught up but missing N events" and the like; null when the counts match the log. */
+  problem: string | null;
+  buckets: readonly BucketDifference[];
+}>;
 
 export type ProjectionStatus = Readonly<{
   name: string;
@@ -20,8 +45,15 @@ export type ProjectionStatus = Readonly<{
   lagSeconds: number;
   /** The instance holding `projection:<name>`, when its lease is live. */
   owner: string | null;
+  /** The error it stopped on when failed, or the one its runner retries after. */
   lastError: string | null;
   lastErrorAt: string | null;
+  /** The event it stopped on, when failed. */
+  failure: FailureStatus | null;
+  /** Events an operator parked: the projection skipped them. */
+  parked: readonly ParkedStatus[];
+  /** The last comparison of its counts with the log; null before the first. */
+  completeness: CompletenessStatus | null;
   rebuild: RebuildStatus | null;
 }>;
 
@@ -33,11 +65,27 @@ export type StatusDeps = Readonly<{
   leases?: readonly LeaseRecord[];
 }>;
 
-export const formatPosition = (at: LogPosition) => `${at.tx}/${at.pos}`;
+const eventRef = (e: FailedEvent): EventRef => ({ eventId: e.eventId, position: formatPosition(e.position), streamId: e.streamId, streamVersion: e.streamVersion, type: e.type });
+const failureStatus = (f: ProjectionFailure): FailureStatus => ({ ...eventRef(f), error: f.error, attempts: f.attempts, failedAt: f.failedAt });
+export const parkedStatus = (p: ParkedEvent): ParkedStatus => ({ ...eventRef(p), error: p.error, reason: p.reason, operator: p.operator, at: p.at });
+const completenessStatus = (f: CompletenessFinding, caughtUp: boolean): CompletenessStatus => ({
+  checkedAt: f.checkedAt,
+  checkpoint: f.checkpoint,
+  missing: f.missing,
+  doubled: f.doubled,
+  problem: describeFinding(f, caughtUp) || null,
+  buckets: f.buckets,
+});
 
 /** Each projection's checkpoint, lag, owner and state, read from the shared tables: right from any process. */
 export const projectionStatus = async ({ knex, eventStore, now = () => new Date(), ...given }: StatusDeps): Promise<ProjectionStatus[]> => {
-  const [checkpoints, leases] = await Promise.all([readCheckpointDetails(knex), given.leases ?? readLeaseRecords(knex)]);
+  const [checkpoints, leases, failures, parked, findings] = await Promise.all([
+    readCheckpointDetails(knex),
+    given.leases ?? readLeaseRecords(knex),
+    readFailures(knex),
+    readParkedEvents(knex),
+    readCompletenessFindings(knex),
+  ]);
   const liveHolder = (lock: string) => leases.find((l) => l.name === lock && l.live)?.holder ?? null;
 
   // The age of the oldest committed event not applied yet, also while the gap-safe read holds it back.
@@ -54,17 +102,23 @@ export const projectionStatus = async ({ knex, eventStore, now = () => new Date(
       const [lag, rebuildLag] = await Promise.all([lagOf(live?.position ?? LOG_START), shadow ? eventStore.lagAfter(shadow.position) : null]);
       const owner = liveHolder(`projection:${name}`);
       const rebuildHolder = liveHolder(`rebuild:${name}`);
-      const lastError = live?.lastError ?? null;
+      const failure = failures.get(name) ?? null;
+      const retryingAfter = live?.lastError ?? null;
+      const finding = findings.get(name);
       return {
         name,
         kind: SUBSCRIPTIONS.includes(name) ? 'subscription' : 'read-model',
-        state: lastError ? 'failed' : shadow ? 'rebuilding' : owner ? 'live' : 'stopped',
+        // An error left on record by a runner that no instance runs any more is no retrying.
+        state: failure ? 'failed' : retryingAfter && owner ? 'retrying' : shadow ? 'rebuilding' : owner ? 'live' : 'stopped',
         checkpoint: live ? formatPosition(live.position) : null,
         lagEvents: lag.events,
         lagSeconds: Math.round(lag.seconds * 10) / 10,
         owner,
-        lastError,
-        lastErrorAt: live?.lastErrorAt ?? null,
+        lastError: failure?.error ?? retryingAfter,
+        lastErrorAt: failure?.failedAt ?? live?.lastErrorAt ?? null,
+        failure: failure ? failureStatus(failure) : null,
+        parked: (parked.get(name) ?? []).map(parkedStatus),
+        completeness: finding ? completenessStatus(finding, lag.events === 0) : null,
         rebuild: shadow
           ? { checkpoint: formatPosition(shadow.position), lagEvents: rebuildLag!.events, running: rebuildHolder !== null, holder: rebuildHolder }
           : null,
@@ -72,3 +126,10 @@ export const projectionStatus = async ({ knex, eventStore, now = () => new Date(
     }),
   );
 };
+
+/** What an operator must look at, one line each: failures and incomplete projections. */
+export const statusProblems = (statuses: readonly ProjectionStatus[]): string[] =>
+  statuses.flatMap((s) => [
+    ...(s.failure ? [`${s.name}: failed on event ${s.failure.eventId} (${s.failure.streamId} v${s.failure.streamVersion}): ${s.failure.error}`] : []),
+    ...(s.completeness?.problem ? [`${s.name}: ${s.completeness.problem}`] : []),
+  ]);

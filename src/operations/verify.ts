@@ -4,11 +4,13 @@ import { TASK_EVENT_TYPES, type TaskEvent } from '../domain/task/events.js';
 import { evolve, type TaskState } from '../domain/task/state.js';
 import { USER_EVENT_TYPES, type UserRegistered, type UserRoleChanged } from '../domain/user/events.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
-import { findCheckpoint } from '../projections/checkpoints.js';
+import { findCheckpointDetails, formatPosition } from '../projections/checkpoints.js';
+import { compareCounts, countEvents, readConsumedCounts, type BucketCounts, type CountComparison } from '../projections/completeness.js';
+import { readParkedEvents, type ParkedEvent } from '../projections/failures.js';
 import { contribution, TASK_STATS_TABLE, TASKS_TABLE, taskIdOf, taskToRow, type StatsDelta, type TaskRow } from '../projections/tasks.js';
 import { USERS_TABLE } from '../projections/users.js';
 import { READ_MODELS, readModelNamed } from './projections.js';
-import { formatPosition } from './status.js';
+import { parkedStatus, type ParkedStatus } from './status.js';
 
 const LOG_BATCH = 10_000;
 /** Differences listed per read model; the count is always exact. */
@@ -33,26 +35,43 @@ export type VerifyReport = Readonly<{
   rows: Readonly<Record<string, number>>;
   differenceCount: number;
   differences: readonly Difference[];
+  /** Events an operator parked: left out of the fold, so they are no difference. */
+  parked: readonly ParkedStatus[];
+  /** The events the projection counted as consumed against the log, bucket by bucket. */
+  completeness: CountComparison;
 }>;
 
 type Row = Record<string, unknown>;
-type Snapshot = Readonly<{ checkpoint: LogPosition; tables: Record<string, Row[]> }>;
+type Snapshot = Readonly<{
+  checkpoint: LogPosition;
+  countedAfter: LogPosition;
+  consumed: BucketCounts;
+  parked: readonly ParkedEvent[];
+  tables: Record<string, Row[]>;
+}>;
 
 const TABLES: Record<string, readonly string[]> = { tasks: [TASKS_TABLE, TASK_STATS_TABLE], users: [USERS_TABLE] };
 const KEYS: Record<string, string> = { [TASKS_TABLE]: 'id', [TASK_STATS_TABLE]: 'user_id', [USERS_TABLE]: 'id' };
 const TIMES = new Set(['due_date', 'created_at', 'updated_at']);
 const ZERO_STATS: StatsDelta = { total: 0, pending: 0, in_progress: 0, completed: 0, high_priority: 0, overdue: 0 };
 
-/** Every read model and its checkpoint in one snapshot: a projection commits both together. */
+/** Every read model with its checkpoint and counts in one snapshot: a projection commits them together. */
 const readSnapshots = (knex: Knex, names: readonly string[]) =>
   knex.transaction(
     async (trx) => {
       const snapshots = new Map<string, Snapshot>();
+      const parked = await readParkedEvents(trx);
       for (const name of names) {
-        const checkpoint = (await findCheckpoint(trx, name)) ?? LOG_START;
+        const details = await findCheckpointDetails(trx, name);
         const tables: Record<string, Row[]> = {};
         for (const table of TABLES[name]!) tables[table] = await trx(table).select('*');
-        snapshots.set(name, { checkpoint, tables });
+        snapshots.set(name, {
+          checkpoint: details?.position ?? LOG_START,
+          countedAfter: details?.countedAfter ?? LOG_START,
+          consumed: await readConsumedCounts(trx, name),
+          parked: parked.get(name) ?? [],
+          tables,
+        });
       }
       return snapshots;
     },
@@ -137,8 +156,10 @@ const usersFold = (): Fold => {
 const FOLDS: Record<string, () => Fold> = { tasks: tasksFold, users: usersFold };
 
 /**
- * Folds every task and user stream from the log, up to each read model's checkpoint, and
- * compares the result with the read model row by row. No difference means the model is exact.
+ * Folds every task and user stream from the log, up to each read model's checkpoint and without
+ * the events an operator parked, and compares the result with the read model row by row; counts
+ * the log per bucket on the way and compares that with what the model says it consumed. No
+ * difference and matching counts mean the model is exact.
  */
 export const verifyReadModels = async (deps: { knex: Knex; eventStore: EventStore }, options: { projection?: string } = {}): Promise<VerifyReport[]> => {
   const names = options.projection ? [readModelNamed(options.projection).name] : READ_MODELS.map((m) => m.name);
@@ -147,16 +168,20 @@ export const verifyReadModels = async (deps: { knex: Knex; eventStore: EventStor
 
   const folds = new Map(names.map((n) => [n, FOLDS[n]!()]));
   const counted = new Map(names.map((n) => [n, 0]));
+  const logged = new Map<string, BucketCounts>(names.map((n) => [n, new Map()]));
+  const parkedIds = new Map(names.map((n) => [n, new Set(snapshots.get(n)!.parked.map((p) => p.eventId))]));
   let after = LOG_START;
   while (compareLogPositions(after, until) < 0) {
     const { events } = await deps.eventStore.readAll({ after, limit: LOG_BATCH });
     if (events.length === 0) break;
     for (const event of events)
       for (const name of names) {
-        if (compareLogPositions(event.position, snapshots.get(name)!.checkpoint) > 0) continue;
+        const snapshot = snapshots.get(name)!;
+        if (compareLogPositions(event.position, snapshot.checkpoint) > 0) continue;
         counted.set(name, counted.get(name)! + 1);
+        if (compareLogPositions(event.position, snapshot.countedAfter) > 0) countEvents([event], logged.get(name));
         const fold = folds.get(name)!;
-        if (fold.handles.has(event.type)) fold.add(event);
+        if (fold.handles.has(event.type) && !parkedIds.get(name)!.has(event.metadata.eventId)) fold.add(event);
       }
     after = events.at(-1)!.position;
   }
@@ -171,6 +196,11 @@ export const verifyReadModels = async (deps: { knex: Knex; eventStore: EventStor
       rows: Object.fromEntries(Object.entries(snapshot.tables).map(([table, rows]) => [table, rows.length])),
       differenceCount: differences.length,
       differences: differences.slice(0, MAX_LISTED),
+      parked: snapshot.parked.map(parkedStatus),
+      completeness: compareCounts(snapshot.consumed, logged.get(name)!),
     };
   });
 };
+
+/** No difference, and the counts match the log (parked events are reported, not differences). */
+export const verifiedClean = (report: VerifyReport) => report.differenceCount === 0 && report.completeness.missing === 0 && report.completeness.doubled === 0;

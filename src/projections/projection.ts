@@ -26,3 +26,7 @@ export type Projection = Readonly<{
 }>;
 
 export const NOTHING_TO_WRITE: BatchWrite = { statements: [], scopes: [] };
+
+/** The events of a batch a projection applies: those it handles, except the ones an operator parked. */
+export const eventsToApply = (projection: Pick<Projection, 'handles'>, events: readonly RecordedEvent[], parked: ReadonlySet<string>) =>
+  events.filter((e) => projection.handles.has(e.type) && !parked.has(e.metadata.eventId));

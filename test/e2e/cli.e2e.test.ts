@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findRunningEmbedded } from '../../src/infra/db/embedded.js';
-import { json, runCli, startServerProcess, stopProcess, type ServerProcess } from '../support/process.js';
+import { createKnex } from '../../src/infra/db/knex.js';
+import { eventually, json, runCli, startServerProcess, stopProcess, type ServerProcess } from '../support/process.js';
 
 // The operator CLI where operators run it: beside a running embedded `npm start` (it finds that
 // database by itself while the server keeps serving), in a folder whose server is stopped, and
@@ -63,6 +65,84 @@ describe('taskflow CLI against the embedded database', () => {
     const verify = await runCli(['audit', 'verify'], env);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
   }, 90_000);
+
+  it('a projection that stops on an event: status, /health and /metrics name it; retry and park from the CLI beside the server; verify reports the parked event', async () => {
+    const knex = createKnex(findRunningEmbedded(dataDir)!.url, { max: 2 });
+    const failureOf = () => knex('projection_failures').where({ projection: 'tasks' }).first();
+    try {
+      // An event the tasks table cannot store (no title), written straight into the log beside the server.
+      const eventId = randomUUID();
+      const metadata = { eventId, occurredAt: new Date().toISOString(), actor: 'system', correlationId: randomUUID(), causationId: null, schemaVersion: 1 };
+      const badTask = randomUUID();
+      const data = { taskId: badTask, title: null, description: null, status: 'PENDING', priority: 'LOW', dueDate: null, userId: randomUUID() };
+      await knex('events').insert({ stream_id: `task-${badTask}`, stream_version: 1, event_id: eventId, type: 'TaskCreated', data: JSON.stringify(data), metadata: JSON.stringify(metadata), occurred_at: new Date() });
+      const failed = await eventually(failureOf, 30_000, 'the server\'s tasks runner to stop on the event');
+
+      const [status, table, health, metrics] = await Promise.all([
+        runCli(['projections', 'status', '--json'], env),
+        runCli(['projections', 'status'], env),
+        json(`${server!.url}/health`),
+        fetch(`${server!.url}/metrics`).then((r) => r.text()),
+      ]);
+      expect(status.code, status.stderr).toBe(0);
+      expect(JSON.parse(status.stdout).data.find((p: { name: string }) => p.name === 'tasks')).toMatchObject({
+        state: 'failed',
+        failure: { eventId, streamId: `task-${badTask}`, streamVersion: 1, type: 'TaskCreated', error: expect.stringMatching(/null value in column "title"/) },
+      });
+      expect(table.stdout).toMatch(/^tasks +failed /m);
+      expect(table.stdout).toContain(`tasks: FAILED on event ${eventId} (task-${badTask} v1, TaskCreated`);
+      expect(table.stdout).toContain(`taskflow projections park tasks --event ${eventId} --reason`);
+      expect(health.body).toMatchObject({ status: 'degraded', projections: { tasks: { state: 'failed', failure: { eventId } } } });
+      expect(health.body.problems).toEqual([expect.stringContaining(`tasks: failed on event ${eventId}`)]);
+      expect(metrics).toMatch(/^taskflow_projection_failed\{projection="tasks"\} 1$/m);
+      expect(metrics).toMatch(/^taskflow_projection_failed\{projection="users"\} 0$/m);
+
+      const [wrongEvent, notFailed, noReason, unknown] = await Promise.all([
+        runCli(['projections', 'park', 'tasks', '--event', randomUUID(), '--reason', 'guess'], env),
+        runCli(['projections', 'retry', 'users'], env),
+        runCli(['projections', 'park', 'tasks', '--event', eventId], env),
+        runCli(['projections', 'retry', 'todos'], env),
+      ]);
+      oneLine(wrongEvent);
+      expect(wrongEvent.stderr).toMatch(/is not the event tasks stopped on/);
+      oneLine(notFailed);
+      expect(notFailed.stderr).toMatch(/Projection users has not failed/);
+      oneLine(noReason);
+      expect(noReason.stderr).toMatch(/--reason/);
+      oneLine(unknown);
+      expect(unknown.stderr).toMatch(/Unknown projection "todos"/);
+
+      // Retry: the server's runner tries again (and stops on the same event again).
+      const retry = await runCli(['projections', 'retry', 'tasks'], env);
+      expect(retry.code, retry.stderr).toBe(0);
+      await eventually(async () => {
+        const again = await failureOf();
+        return again && new Date(again.failed_at) > new Date(failed.failed_at);
+      }, 10_000, 'the second failure');
+
+      // Park: the runner skips it and goes on; a new task shows up.
+      const park = await runCli(['projections', 'park', 'tasks', '--event', eventId, '--reason', 'imported without a title'], { ...env, TASKFLOW_OPERATOR: 'alice' });
+      expect(park.code, park.stderr).toBe(0);
+      expect(park.stdout).toContain(`event ${eventId} (task-${badTask} v1) parked by alice`);
+      const login = await json(`${server!.url}/auth/login`, { method: 'POST', body: JSON.stringify({ email: 'user@example.com', password: 'user123' }) });
+      const created = await json(`${server!.url}/tasks`, { method: 'POST', token: login.body.access_token, body: JSON.stringify({ title: 'After the park' }) });
+      expect((await json(`${server!.url}/tasks/${created.body.id}`, { token: login.body.access_token })).status).toBe(200);
+
+      const after = JSON.parse((await runCli(['projections', 'status', '--json'], env)).stdout).data.find((p: { name: string }) => p.name === 'tasks');
+      expect(after).toMatchObject({ state: 'live', failure: null, parked: [{ eventId, operator: 'alice', reason: 'imported without a title' }], completeness: { missing: 0, doubled: 0 } });
+
+      // verify leaves it out of the fold and says so; a rebuild skips it too.
+      const verify = await runCli(['audit', 'verify'], env);
+      expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+      expect(verify.stdout).toMatch(/tasks: .*no differences, 1 parked event left out/);
+      expect(verify.stdout).toContain(`parked event ${eventId} (task-${badTask} v1, TaskCreated`);
+      const rebuild = await runCli(['projections', 'rebuild', 'tasks'], env);
+      expect(rebuild.code, rebuild.stderr).toBe(0);
+      expect((await runCli(['audit', 'verify', '--projection', 'tasks'], env)).code).toBe(0);
+    } finally {
+      await knex.destroy();
+    }
+  }, 120_000);
 
   it('in a folder whose server is stopped: starts the database for the command and stops it after', async () => {
     expect(await stopProcess(server!.child)).toBe(0);

@@ -6,6 +6,7 @@ import type { LogPosition } from '../../src/domain/event.js';
 import { silentLogger } from '../../src/infra/logger.js';
 import { formatTask } from '../../src/cli/format.js';
 import { replayTask, taskAuditTrail } from '../../src/operations/audit.js';
+import { checkCompleteness } from '../../src/operations/completeness.js';
 import { rebuildProjection } from '../../src/operations/rebuild.js';
 import { verifyReadModels } from '../../src/operations/verify.js';
 import { findCheckpoint } from '../../src/projections/checkpoints.js';
@@ -134,6 +135,10 @@ describe('operator tooling: rebuild, replay, audit', () => {
     const { rows: leftovers } = await app.db.knex.raw(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE '%\\_\\_%'`);
     expect(leftovers).toEqual([]);
     expect(await findCheckpoint(app.db.knex, 'tasks@rebuild')).toBeNull();
+    // The rebuild's counts of consumed events came with its tables: they match the log.
+    const [completeness] = await checkCompleteness(app.system.completeness, { names: ['tasks'], full: true });
+    expect(completeness).toMatchObject({ missing: 0, doubled: 0 });
+    expect(await app.db.knex('projection_event_counts').where({ projection: 'tasks@rebuild' })).toEqual([]);
 
     // The live runner follows on the new tables.
     const after = await generate(20_000, 3);
@@ -183,6 +188,8 @@ describe('operator tooling: rebuild, replay, audit', () => {
     expect(done.resumedAt).toBeGreaterThan(0);
     expect(lines[0]).toMatchObject({ event: 'progress', phase: 'building', resumedAt: done.resumedAt });
     await expectTasksMatchReference();
+    // The killed run's counts were kept with its checkpoint, so the resumed one's add up.
+    expect((await checkCompleteness(app.system.completeness, { names: ['tasks'], full: true }))[0]).toMatchObject({ missing: 0, doubled: 0 });
   }, 90_000);
 
   it('audit verify exits 0 on a healthy database and lists each corrupted row with a non-zero exit', async () => {

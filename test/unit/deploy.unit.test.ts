@@ -159,7 +159,7 @@ describe('monitoring configuration', () => {
     expect(compose.services.prometheus!.volumes).toContain('./deploy/prometheus:/etc/prometheus:ro');
   });
 
-  it('alerts on projection lag, 5xx rate and p99 latency', () => {
+  it('alerts on projection lag, failed or incomplete projections, 5xx rate and p99 latency', () => {
     const rules = alerts.groups.flatMap((g) => g.rules);
     const exprs = rules.map((r) => r.expr).join('\n');
     for (const metric of ['taskflow_projection_lag_events', 'taskflow_projection_lag_seconds', 'http_request_duration_seconds_count', 'http_request_duration_seconds_bucket'])
@@ -167,6 +167,10 @@ describe('monitoring configuration', () => {
     expect(exprs).toMatch(/status_code=~"5\.\."/);
     expect(exprs).toContain('histogram_quantile(0.99');
     for (const rule of rules) expect(rule.alert).toMatch(/^TaskFlow[A-Z]\w+$/);
+    // A projection stopped on an event, and one whose counts disagree with the log, are named.
+    const named = (alert: string) => rules.find((r) => r.alert === alert)?.expr ?? '';
+    expect(named('TaskFlowProjectionFailed')).toContain('taskflow_projection_failed');
+    expect(named('TaskFlowProjectionIncomplete')).toMatch(/taskflow_projection_missing_events[\s\S]*taskflow_projection_doubled_events/);
     expect(new Set(rules.map((r) => r.alert)).size).toBe(rules.length);
   });
 
@@ -187,6 +191,10 @@ describe('monitoring configuration', () => {
       'taskflow_event_append_duration_seconds_bucket',
       'taskflow_projection_lag_events',
       'taskflow_projection_lag_seconds',
+      'taskflow_projection_failed',
+      'taskflow_projection_missing_events',
+      'taskflow_projection_doubled_events',
+      'taskflow_projection_parked_events',
       'taskflow_cache_hits_total',
       'taskflow_cache_misses_total',
       'taskflow_queue_jobs',

@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 import type { EventStore } from '../../infra/eventstore/eventStore.js';
 import { READ_MODELS } from '../../operations/projections.js';
 import { projectionStatus } from '../../operations/status.js';
-import { verifyReadModels } from '../../operations/verify.js';
+import { verifiedClean, verifyReadModels } from '../../operations/verify.js';
 import { requireAdmin } from '../context.js';
 import { noQuery, validate } from '../validation.js';
 
@@ -25,6 +25,6 @@ export const adminRoutes = (deps: AdminRouteDeps) => (router: Router) => {
     requireAdmin(res);
     const { projection } = validate(verifyQuery, req.query, 'query') as { projection?: string };
     const reports = await verifyReadModels(deps, projection ? { projection } : {});
-    res.json({ ok: reports.every((r) => r.differenceCount === 0), data: reports });
+    res.json({ ok: reports.every(verifiedClean), data: reports });
   });
 };

@@ -1,11 +1,11 @@
 import type { Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
-import type { EventStore } from '../../infra/eventstore/eventStore.js';
+import type { AppendInFlight, EventStore } from '../../infra/eventstore/eventStore.js';
 import type { ExclusiveRunner } from '../../infra/lock/exclusive.js';
 import { readLeaseRecords } from '../../infra/lock/lock.js';
 import type { JobQueue } from '../../infra/queue/jobQueue.js';
-import { projectionStatus } from '../../operations/status.js';
+import { projectionStatus, statusProblems } from '../../operations/status.js';
 import type { ProjectionRunner } from '../../projections/runtime.js';
 
 export type HealthDeps = Readonly<{
@@ -32,6 +32,21 @@ const timed = async (check: () => Promise<unknown>) => {
   }
 };
 
+/** An append in flight longer than this holds every projection back: /health names it. */
+export const SLOW_APPEND_SECONDS = 5;
+
+/** The oldest append in flight, with its age (the metric reads it too). */
+export const oldestAppendInFlight = async (eventStore: EventStore) => {
+  const oldest = await eventStore.oldestAppendInFlight();
+  if (!oldest) return null;
+  const ageSeconds = oldest.startedAt ? Math.max(0, (Date.now() - Date.parse(oldest.startedAt)) / 1000) : 0;
+  return { ...oldest, ageSeconds: Math.round(ageSeconds * 10) / 10 };
+};
+
+const slowAppendProblem = (append: AppendInFlight & { ageSeconds: number }) =>
+  `an append has been in flight for ${append.ageSeconds} s (transaction ${append.transactionId}` +
+  `${append.pid ? `, pid ${append.pid}` : ''}${append.application ? `, ${append.application}` : ''}): every projection waits for it to end`;
+
 export const healthRoutes = (deps: HealthDeps) => (router: Router) => {
   const { knex, redis } = deps;
   const checkDatabase = () => timed(() => knex.raw('SELECT 1'));
@@ -54,23 +69,32 @@ export const healthRoutes = (deps: HealthDeps) => (router: Router) => {
     const projections: Record<string, unknown> = {};
     let locks: Record<string, unknown> = {};
     let queue: Record<string, number> | null = null;
+    let problems: string[] = [];
+    let oldestAppend: (AppendInFlight & { ageSeconds: number }) | null = null;
     if (postgres.status === 'up') {
-      // The same status the CLI prints; what runs in this process adds its own state and error.
+      // The same status the CLI prints; a runner in this process adds its own state and error,
+      // except that a failure on record is shown as such.
       const leases = await readLeaseRecords(knex);
       const statuses = await projectionStatus({ ...deps, leases });
       const local = new Map(deps.projections().map((r) => [r.name, r.status()]));
       for (const status of statuses) {
         const here = local.get(status.name);
-        projections[status.name] = { ...status, state: here?.state ?? status.state, lastError: here?.lastError ?? status.lastError };
+        const runsHere = here && here.state !== 'stopped' && status.state !== 'failed';
+        projections[status.name] = runsHere ? { ...status, state: here.state, lastError: here.lastError ?? status.lastError } : status;
       }
+      oldestAppend = await oldestAppendInFlight(deps.eventStore);
+      problems = [...statusProblems(statuses), ...(oldestAppend && oldestAppend.ageSeconds >= SLOW_APPEND_SECONDS ? [slowAppendProblem(oldestAppend)] : [])];
       locks = Object.fromEntries(leases.map((l) => [l.name, { holder: l.live ? l.holder : null, fencingToken: l.fencingToken, expiresAt: l.expiresAt }]));
       queue = await deps.queue.counts().catch(() => null);
     }
     const healthy = postgres.status === 'up';
-    const degraded = !healthy || redisCheck?.status === 'down';
+    const degraded = !healthy || redisCheck?.status === 'down' || problems.length > 0;
     res.status(healthy ? 200 : 503).json({
       status: degraded ? 'degraded' : 'ok',
+      // Failed or incomplete projections, one line each (see `taskflow projections status`).
+      problems,
       dependencies,
+      oldestAppend,
       projections,
       locks,
       ...(queue ? { queue } : {}),

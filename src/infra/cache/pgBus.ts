@@ -17,6 +17,9 @@ export const cacheChangePayload = (scopes: readonly string[], to: LogPosition): 
   return payload.length <= MAX_PAYLOAD ? payload : JSON.stringify({ to: positionKey(to), scopes: [ALL_SCOPES] });
 };
 
+/** The payload that makes every instance forget every entry. */
+export const FORGET_ALL_PAYLOAD = JSON.stringify({ scopes: [ALL_SCOPES] });
+
 const parse = (payload: string | undefined): CacheChange => {
   try {
     const { to, scopes } = JSON.parse(payload ?? '') as { to?: string; scopes?: string[] };
@@ -64,7 +67,7 @@ export const createPgInvalidationBus = (pool: pg.Pool, connectionString: string)
 
   const bus: InvalidationBus & { close: () => Promise<void> } = {
     async publishAll() {
-      await pool.query('SELECT pg_notify($1, $2)', [CACHE_CHANNEL, JSON.stringify({ scopes: [ALL_SCOPES] })]);
+      await pool.query('SELECT pg_notify($1, $2)', [CACHE_CHANNEL, FORGET_ALL_PAYLOAD]);
     },
     subscribe(handler) {
       handlers.push(handler);

@@ -8,6 +8,7 @@ import * as projectionStatus from './migrations/006_projection_status.js';
 import * as notifyAfterCommit from './migrations/007_events_notify_after_commit.js';
 import * as taskSortIndexes from './migrations/008_task_sort_indexes.js';
 import * as appendTakesItsOwnXid from './migrations/009_append_takes_its_own_xid.js';
+import * as projectionFailuresAndCounts from './migrations/010_projection_failures_and_counts.js';
 import * as readYourWrites from './migrations/012_read_your_writes.js';
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   '007_events_notify_after_commit': notifyAfterCommit,
   '008_task_sort_indexes': taskSortIndexes,
   '009_append_takes_its_own_xid': appendTakesItsOwnXid,
+  '010_projection_failures_and_counts': projectionFailuresAndCounts,
   '012_read_your_writes': readYourWrites,
 };
 

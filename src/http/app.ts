@@ -1,8 +1,9 @@
 import express, { Router, type RequestHandler } from 'express';
-import { AppError } from '../domain/errors.js';
+import { AppError, ValidationError } from '../domain/errors.js';
 import type { Logger } from '../infra/logger.js';
 import { correlationId, requestLog } from './context.js';
 import { notFoundRoute, problemHandler } from './problem.js';
+import { MAX_JSON_DEPTH, nestedDeeperThan } from './validation.js';
 
 export type Routes = (router: Router) => void;
 
@@ -13,6 +14,13 @@ const requireJsonBody: RequestHandler = (req, _res, next) => {
   const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
   if (hasBody && !req.is(['application/json', 'application/*+json']))
     return next(new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Request bodies must be application/json'));
+  next();
+};
+
+/** Checked once, right after parsing and before anything walks the body (sign-in included). */
+const limitJsonDepth: RequestHandler = (req, _res, next) => {
+  if (nestedDeeperThan(req.body, MAX_JSON_DEPTH))
+    return next(new ValidationError(`The request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`, [], 'JSON_TOO_DEEP'));
   next();
 };
 
@@ -39,7 +47,7 @@ export const createApp = (deps: {
   if (deps.observe) app.use(deps.observe);
   app.use(correlationId);
   if (deps.requestLogs !== false) app.use(requestLog(deps.logger));
-  app.use(requireJsonBody, express.json({ limit: BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }));
+  app.use(requireJsonBody, express.json({ limit: BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }), limitJsonDepth);
 
   const open = Router();
   deps.publicRoutes.forEach((mount) => mount(open));

@@ -7,6 +7,7 @@ import * as lockLeases from './migrations/005_lock_leases.js';
 import * as projectionStatus from './migrations/006_projection_status.js';
 import * as notifyAfterCommit from './migrations/007_events_notify_after_commit.js';
 import * as taskSortIndexes from './migrations/008_task_sort_indexes.js';
+import * as idempotencyClaims from './migrations/011_idempotency_claims.js';
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '006_projection_status': projectionStatus,
   '007_events_notify_after_commit': notifyAfterCommit,
   '008_task_sort_indexes': taskSortIndexes,
+  '011_idempotency_claims': idempotencyClaims,
 };
 
 const migrationSource: Knex.MigrationSource<string> = {

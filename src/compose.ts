@@ -88,6 +88,16 @@ const connectRedis = async (url: string, logger: Logger) => {
   return redis;
 };
 
+/** Migrations may run long: on connections of their own, without the request path's statement timeout. */
+const migrateOnce = async (url: string) => {
+  const knex = createKnex(url, { max: 2 });
+  try {
+    await migrateToLatest(knex);
+  } finally {
+    await knex.destroy();
+  }
+};
+
 const hasRole = (role: ServerRole, wanted: ServerRole) => role === 'all' || role === wanted;
 
 /** Counts hits and misses around any cache adapter. */
@@ -129,16 +139,25 @@ const registerCollectors = (
 export const compose = async (
   config: Config,
   database: Database,
-  options: { logger: Logger; role?: ServerRole; now?: () => Date; poolSize?: number },
+  options: {
+    logger: Logger;
+    role?: ServerRole;
+    now?: () => Date;
+    poolSize?: number;
+    /** A server's statement timeout (REQUEST_STATEMENT_TIMEOUT_MS); none for operator commands, whose statements may run long. */
+    statementTimeoutMs?: number;
+    /** Aborted when the server starts draining: /health/ready answers 503 from then on. */
+    shutdown?: AbortSignal;
+  },
 ) => {
-  const { logger, role = 'all', now = () => new Date() } = options;
+  const { logger, role = 'all', now = () => new Date(), statementTimeoutMs } = options;
   if (!database.jwtSecret) throw new ConfigError('Configuration error: JWT_SECRET is required');
   const instanceId = config.instanceId ?? `${os.hostname()}:${process.pid}`;
 
   const poolSize = options.poolSize ?? 10;
-  const knex = createKnex(database.url, { max: poolSize });
-  await migrateToLatest(knex);
-  const pool = createPgPool(database.url, poolSize);
+  await migrateOnce(database.url);
+  const knex = createKnex(database.url, { max: poolSize, statementTimeoutMs });
+  const pool = createPgPool(database.url, poolSize, { statementTimeoutMs });
   // The log lives in EventStoreDB when EVENTSTORE_URL is set; read models and checkpoints stay in PostgreSQL.
   const metrics = createMetrics();
   const eventStore = instrumentEventStore(
@@ -231,6 +250,7 @@ export const compose = async (
 
   const app = createApp({
     logger,
+    ...(options.shutdown ? { shutdown: options.shutdown } : {}),
     ...(config.requestObservability ? { observe: observeRequests(metrics) } : {}),
     requestLogs: config.requestObservability,
     publicRoutes: [

@@ -24,8 +24,18 @@ const limitJsonDepth: RequestHandler = (req, _res, next) => {
   next();
 };
 
+/** While the server drains, readiness is refused at once so a balancer stops sending; the rest is still served. */
+const notReadyWhen =
+  (shutdown: AbortSignal): RequestHandler =>
+  (req, res, next) => {
+    if (!shutdown.aborted || req.path !== '/health/ready') return next();
+    res.status(503).json({ status: 'unavailable', checks: { server: { status: 'down', latencyMs: 0, error: 'shutting down' } } });
+  };
+
 export const createApp = (deps: {
   logger: Logger;
+  /** Aborted when the server starts draining (SIGTERM). */
+  shutdown?: AbortSignal;
   /** Runs first on every request (tracing and metrics). */
   observe?: RequestHandler;
   /** One log line per request (default on). */
@@ -47,6 +57,7 @@ export const createApp = (deps: {
   if (deps.observe) app.use(deps.observe);
   app.use(correlationId);
   if (deps.requestLogs !== false) app.use(requestLog(deps.logger));
+  if (deps.shutdown) app.use(notReadyWhen(deps.shutdown));
   app.use(requireJsonBody, express.json({ limit: BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }), limitJsonDepth);
 
   const open = Router();

@@ -7,15 +7,24 @@ const PROBLEM_TYPE_BASE = 'urn:taskflow:problem:';
 
 const kebab = (code: string) => code.toLowerCase().replace(/_/g, '-');
 
-// Error codes of a database or network that is not there; the request can be retried later.
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '53300']);
+// A database or network that is not there, or did not answer in time; the request can be retried later.
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN']);
+// SQLSTATE: connection exceptions (08), insufficient resources (53), shutdown or crash (57P0x),
+// a statement cancelled by statement_timeout (57014), serialization failure and deadlock (40001, 40P01).
+const TRANSIENT_SQLSTATE = /^(08|53|57P0)|^(57014|40001|40P01)$/;
+// What pg and its pool say when a connection is lost, cannot be had in time, or stops answering.
+const UNAVAILABLE_MESSAGES =
+  /Connection terminated|connection is closed|Client has encountered a connection error|Client was closed|timeout exceeded when trying to connect|Query read timeout/i;
 
 const isUnavailable = (error: unknown): boolean => {
-  const e = error as { code?: string; name?: string; message?: string };
+  const e = error as { code?: unknown; name?: string; message?: string; errors?: unknown };
   return (
-    (e.code !== undefined && UNAVAILABLE_CODES.has(e.code)) ||
+    (typeof e.code === 'string' && (NETWORK_CODES.has(e.code) || TRANSIENT_SQLSTATE.test(e.code))) ||
+    // knex could not get a pool connection within acquireConnectionTimeout
     e.name === 'KnexTimeoutError' ||
-    /Connection terminated|connection is closed|Client has encountered a connection error/i.test(e.message ?? '')
+    UNAVAILABLE_MESSAGES.test(e.message ?? '') ||
+    // A connection attempt to each address of a host name (IPv6 and IPv4) failed.
+    (Array.isArray(e.errors) && e.errors.some(isUnavailable))
   );
 };
 

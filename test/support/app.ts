@@ -31,9 +31,13 @@ export type TestApp = Readonly<{
 
 let counter = 0;
 
-/** The whole service on its own database and a random port, called over real HTTP. */
-export const startTestApp = async (env: Record<string, string> = {}): Promise<TestApp> => {
-  const db = await createTestDatabase();
+/**
+ * The whole service on its own database and a random port, called over real HTTP. Given the
+ * database of another test app, it is a second instance of the same cluster (same secret), and
+ * leaves the database to that app.
+ */
+export const startTestApp = async (env: Record<string, string> = {}, shared: { db?: TestDatabase } = {}): Promise<TestApp> => {
+  const db = shared.db ?? (await createTestDatabase());
   const jwtSecret = 'test-secret-that-is-long-enough-0123456789';
   // Limits high enough for a test file's traffic; the rate-limit tests set their own.
   const config = loadConfig({
@@ -100,7 +104,7 @@ export const startTestApp = async (env: Record<string, string> = {}): Promise<Te
         server.closeAllConnections();
       });
       await system.close();
-      await db.drop();
+      if (!shared.db) await db.drop();
     },
   };
 };

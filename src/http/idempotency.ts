@@ -10,6 +10,8 @@ const TTL_MS = 24 * 3600 * 1000;
 /** A duplicate waits this long for a live first request, within the 10 s no request may exceed. */
 const WAIT_FOR_FIRST_MS = 8000;
 const POLL_MS = 25;
+/** The response waits this long at most for its outcome to be kept (a slow database must not hold it). */
+const RECORD_WAIT_MS = 1000;
 const REPLAYED_HEADERS = ['content-type', 'location', 'etag', 'consistency-token'];
 
 /**
@@ -67,12 +69,16 @@ const recordResponse = (res: Response, claims: Claims, claimId: string, now: () 
     const headers = Object.fromEntries(REPLAYED_HEADERS.filter((h) => res.getHeader(h) !== undefined).map((h) => [h, String(res.getHeader(h))]));
     const settle = res.statusCode >= 500 ? claims.release(claimId) : claims.complete(claimId, { status: res.statusCode, headers, body }, now());
     // The response goes out once the outcome is recorded, so a retry right after it replays.
-    // If recording fails, the claim lapses and a retry takes it over: it is rebuilt from the log.
+    // If recording fails or lags, the claim lapses and a retry takes it over: it is rebuilt from the log.
+    let sent = false;
     const send = () => {
+      if (sent) return;
+      sent = true;
       claims.disown(claimId);
       end(chunk, ...rest);
     };
     settle.then(send, send);
+    setTimeout(send, RECORD_WAIT_MS).unref();
     return res;
   }) as Response['end'];
 };

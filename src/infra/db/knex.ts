@@ -31,6 +31,14 @@ const timeouts = (statementTimeoutMs: number | undefined) => ({
   ...(statementTimeoutMs ? { statement_timeout: statementTimeoutMs, query_timeout: statementTimeoutMs + 1000 } : {}),
 });
 
+// A failed connection reaches the query that needed it as an error (a 503 for a request); knex
+// would also print each one, with its stack, to the console: during an outage, one per query.
+const log = {
+  warn: (message: string) => {
+    if (!/^(Acquire connection error|Connection Error)/.test(message)) console.warn(message);
+  },
+};
+
 export const createKnex = (connectionString: string, options: KnexOptions = {}): Knex =>
   knexFactory({
     client: 'pg',
@@ -42,6 +50,7 @@ export const createKnex = (connectionString: string, options: KnexOptions = {}):
     },
     pool: { min: options.min ?? 0, max: options.max ?? 10 },
     acquireConnectionTimeout: ACQUIRE_TIMEOUT_MS,
+    log,
   });
 
 export const createPgPool = (connectionString: string, max = 10, options: Pick<KnexOptions, 'statementTimeoutMs'> = {}): pg.Pool => {

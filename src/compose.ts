@@ -289,9 +289,10 @@ export const compose = async (
     projections: projectionRunners,
     async close() {
       if (sweeper) clearInterval(sweeper);
-      await worker?.close();
+      // Leases first, so another instance takes over at once (closing the queue waits for Redis).
       await Promise.all(exclusive.map((r) => r.stop()));
       await lock.close();
+      await worker?.close();
       await queue.close();
       await bus?.close();
       await cache.close();

@@ -88,13 +88,14 @@ const connectRedis = async (url: string, logger: Logger) => {
   return redis;
 };
 
-/** Migrations may run long: on connections of their own, without the request path's statement timeout. */
-const migrateOnce = async (url: string) => {
-  const knex = createKnex(url, { max: 2 });
+/** Migrations may run long: under a statement timeout, they get connections of their own without it. */
+const migrate = async (url: string, knex: Knex, statementTimeoutMs: number | undefined) => {
+  if (!statementTimeoutMs) return migrateToLatest(knex);
+  const own = createKnex(url, { max: 2 });
   try {
-    await migrateToLatest(knex);
+    return await migrateToLatest(own);
   } finally {
-    await knex.destroy();
+    await own.destroy();
   }
 };
 
@@ -155,8 +156,8 @@ export const compose = async (
   const instanceId = config.instanceId ?? `${os.hostname()}:${process.pid}`;
 
   const poolSize = options.poolSize ?? 10;
-  await migrateOnce(database.url);
   const knex = createKnex(database.url, { max: poolSize, statementTimeoutMs });
+  await migrate(database.url, knex, statementTimeoutMs);
   const pool = createPgPool(database.url, poolSize, { statementTimeoutMs });
   // The log lives in EventStoreDB when EVENTSTORE_URL is set; read models and checkpoints stay in PostgreSQL.
   const metrics = createMetrics();

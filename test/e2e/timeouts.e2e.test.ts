@@ -62,6 +62,7 @@ describe('a PostgreSQL that stops answering (e2e)', () => {
     taskId = ((await call('POST', '/tasks', { title: 'before the hang' })).body as { id?: string }).id!;
     // Caught up, so no read below waits for the projections (that would be READ_MODEL_BEHIND).
     await eventually(async () => (await call('GET', `/tasks/${taskId}`)).status === 200, 10_000, 'the task projected');
+    await eventually(async () => (await call('GET', '/users/me')).status === 200, 10_000, 'the users projection caught up');
   }, 60_000);
 
   afterAll(async () => {

@@ -101,6 +101,17 @@ const connectRedis = async (url: string, logger: Logger) => {
   return redis;
 };
 
+/** Migrations may run long: under a statement timeout, they get connections of their own without it. */
+const migrate = async (url: string, knex: Knex, statementTimeoutMs: number | undefined) => {
+  if (!statementTimeoutMs) return migrateToLatest(knex);
+  const own = createKnex(url, { max: 2 });
+  try {
+    return await migrateToLatest(own);
+  } finally {
+    await own.destroy();
+  }
+};
+
 const hasRole = (role: ServerRole, wanted: ServerRole) => role === 'all' || role === wanted;
 
 /** Counts hits and misses around any cache adapter. */
@@ -157,16 +168,25 @@ const registerCollectors = (
 export const compose = async (
   config: Config,
   database: Database,
-  options: { logger: Logger; role?: ServerRole; now?: () => Date; poolSize?: number },
+  options: {
+    logger: Logger;
+    role?: ServerRole;
+    now?: () => Date;
+    poolSize?: number;
+    /** A server's statement timeout (REQUEST_STATEMENT_TIMEOUT_MS); none for operator commands, whose statements may run long. */
+    statementTimeoutMs?: number;
+    /** Aborted when the server starts draining: /health/ready answers 503 from then on. */
+    shutdown?: AbortSignal;
+  },
 ) => {
-  const { logger, role = 'all', now = () => new Date() } = options;
+  const { logger, role = 'all', now = () => new Date(), statementTimeoutMs } = options;
   if (!database.jwtSecret) throw new ConfigError('Configuration error: JWT_SECRET is required');
   const instanceId = config.instanceId ?? `${os.hostname()}:${process.pid}`;
 
   const poolSize = options.poolSize ?? 10;
-  const knex = createKnex(database.url, { max: poolSize });
-  await migrateToLatest(knex);
-  const pool = createPgPool(database.url, poolSize);
+  const knex = createKnex(database.url, { max: poolSize, statementTimeoutMs });
+  await migrate(database.url, knex, statementTimeoutMs);
+  const pool = createPgPool(database.url, poolSize, { statementTimeoutMs });
   // The log lives in EventStoreDB when EVENTSTORE_URL is set; read models and checkpoints stay in PostgreSQL.
   const metrics = createMetrics();
   const eventStore = instrumentEventStore(
@@ -280,6 +300,7 @@ export const compose = async (
 
   const app = createApp({
     logger,
+    ...(options.shutdown ? { shutdown: options.shutdown } : {}),
     ...(config.requestObservability ? { observe: observeRequests(metrics) } : {}),
     requestLogs: config.requestObservability,
     publicRoutes: [
@@ -320,12 +341,13 @@ export const compose = async (
     completeness,
     async close() {
       if (sweeper) clearInterval(sweeper);
-      await worker?.close();
-      await completenessChecks?.stop();
+      // Leases first, so another instance takes over at once (closing the queue waits for Redis).
       await Promise.all(exclusive.map((r) => r.stop()));
       await instances?.stop();
       await lock.close();
       if (scheduleLock !== lock) await scheduleLock.close();
+      await completenessChecks?.stop();
+      await worker?.close();
       await queue.close();
       await bus?.close();
       await cache.close();

@@ -20,6 +20,8 @@ export type Config = Readonly<{
   notifyWebhookUrl: string | null;
   lockLeaseMs: number;
   instanceId: string | null;
+  /** How long SIGTERM/SIGINT may take: drain HTTP, stop projections and locks; past it the process exits anyway. */
+  shutdownGraceMs: number;
   /** false only to measure what request logs, metrics and tracing cost (bench/). */
   requestObservability: boolean;
 }>;
@@ -50,6 +52,7 @@ const schema = Joi.object({
   NOTIFY_WEBHOOK_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
   LOCK_LEASE_MS: Joi.number().integer().min(1000).max(600_000).default(10_000),
   INSTANCE_ID: Joi.string().pattern(/^[A-Za-z0-9._:-]{1,100}$/),
+  SHUTDOWN_GRACE_MS: Joi.number().integer().min(1000).max(600_000).default(10_000),
   REQUEST_OBSERVABILITY: Joi.string().valid('on', 'off').default('on'),
 })
   .unknown(true);
@@ -84,6 +87,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
     notifyWebhookUrl: value.NOTIFY_WEBHOOK_URL ?? null,
     lockLeaseMs: value.LOCK_LEASE_MS,
     instanceId: value.INSTANCE_ID ?? null,
+    shutdownGraceMs: value.SHUTDOWN_GRACE_MS,
     requestObservability: value.REQUEST_OBSERVABILITY === 'on',
   };
 };

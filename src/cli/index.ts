@@ -28,12 +28,16 @@ program
     if (!SERVER_ROLES.includes(role)) fail(new CliError(`error: option '--role <role>' argument '${role}' is invalid. expected one of ${SERVER_ROLES.join(', ')}`));
     const { config, logger } = withConfig();
     const server = await startServer(config, logger, role).catch(fail);
-    // Our shutdown stops the embedded database last, after HTTP and projections have drained.
+    // Drain HTTP, stop projections and locks (releasing their leases), stop the embedded database
+    // last; past SHUTDOWN_GRACE_MS exit anyway. A second signal is not caught: it ends the process.
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.removeAllListeners(signal);
       process.once(signal, () => {
-        logger.info('shutting down', { signal });
-        const force = setTimeout(() => process.exit(1), 10_000);
+        logger.info('shutting down', { signal, graceMs: config.shutdownGraceMs });
+        const force = setTimeout(() => {
+          logger.error('shutdown did not finish within the grace period; exiting', { graceMs: config.shutdownGraceMs });
+          process.exit(1);
+        }, config.shutdownGraceMs);
         force.unref();
         server.stop().then(() => process.exit(0), (error) => fail(error));
       });

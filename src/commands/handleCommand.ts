@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { actorId, type CommandContext } from '../domain/actor.js';
 import { AppError, ConcurrencyError, ServiceUnavailableError } from '../domain/errors.js';
-import { foldRecorded, stamp, type Event, type EventMetadata, type LogPosition, type Stamped } from '../domain/event.js';
+import { foldRecorded, stamp, type Event, type EventMetadata, type LogPosition, type RecordedEvent, type Stamped } from '../domain/event.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
 import { currentTraceparent, inSpan } from '../infra/tracing.js';
 
 /** Told of every handled command: its type, outcome and duration. */
 export type CommandObserver = (type: string, outcome: CommandOutcome, seconds: number) => void;
-export type CommandOutcome = 'accepted' | 'unchanged' | 'rejected' | 'conflict' | 'error';
+export type CommandOutcome = 'accepted' | 'unchanged' | 'replayed' | 'rejected' | 'conflict' | 'error';
 
 export type CommandDeps = Readonly<{ eventStore: EventStore; observe?: CommandObserver }>;
 
@@ -30,6 +30,13 @@ export type CommandOptions = Readonly<{
   fencing?: Readonly<{ lock: string; token: string }>;
   /** From If-Match: the client's view must be current, and a conflict is the client's to resolve. */
   expectedVersion?: number;
+  /**
+   * The command's id (its events' causationId), when a rerun must be recognised: if the stream
+   * already holds events of this id, the command is answered from them instead of run again.
+   */
+  commandId?: string;
+  /** This may be a rerun (a request retried after a crash): read the stream even if `newStream`. */
+  recovering?: boolean;
 }>;
 
 export type CommandResult<State> = Readonly<{
@@ -37,6 +44,8 @@ export type CommandResult<State> = Readonly<{
   version: number;
   /** Log position of the last appended event; null when the command changed nothing. */
   position: LogPosition | null;
+  /** The position the answer reflects: the last event appended, or else the last one read. */
+  reflects: LogPosition | null;
   events: readonly Event[];
 }>;
 
@@ -60,11 +69,11 @@ export const handleCommand = <Command extends { type: string }, E extends Event,
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
     try {
-      const result = await decideAndAppend(deps.eventStore, decider, streamId, command, {
+      const { result, outcome } = await decideAndAppend(deps.eventStore, decider, streamId, command, {
         ...options,
         traceparent: options.traceparent ?? currentTraceparent(),
       });
-      deps.observe?.(command.type, result.events.length ? 'accepted' : 'unchanged', seconds());
+      deps.observe?.(command.type, outcome, seconds());
       return result;
     } catch (error) {
       deps.observe?.(command.type, outcomeOf(error), seconds());
@@ -72,24 +81,48 @@ export const handleCommand = <Command extends { type: string }, E extends Event,
     }
   });
 
+/**
+ * The result the command had when its events (those of `commandId`) were appended: the state
+ * folded up to the last of them, its version and position. Null when they are not in the stream.
+ */
+const alreadyApplied = <E extends Event, State>(
+  decider: Decider<never, E, State>,
+  recorded: readonly RecordedEvent[],
+  commandId: string,
+): CommandResult<State> | null => {
+  const last = recorded.map((e) => e.metadata.causationId).lastIndexOf(commandId);
+  if (last < 0) return null;
+  const upTo = recorded.slice(0, last + 1);
+  return {
+    state: foldRecorded(decider.evolve, decider.initialState(), upTo),
+    version: upTo[last]!.streamVersion,
+    position: upTo[last]!.position,
+    reflects: upTo[last]!.position,
+    events: upTo.filter((e) => e.metadata.causationId === commandId).map(({ type, data }) => ({ type, data })),
+  };
+};
+
 const decideAndAppend = async <Command extends { type: string }, E extends Event, State>(
   eventStore: EventStore,
   decider: Decider<Command, E, State>,
   streamId: string,
   command: Command,
   options: CommandOptions,
-): Promise<CommandResult<State>> => {
-  const commandId = randomUUID();
+): Promise<{ result: CommandResult<State>; outcome: CommandOutcome }> => {
+  const commandId = options.commandId ?? randomUUID();
   for (let attempt = 1; ; attempt++) {
     // A stream named by an id generated for this command cannot exist yet: skip the first read.
-    const recorded = attempt === 1 && options.newStream ? [] : await eventStore.readStream(streamId);
+    const recorded = attempt === 1 && options.newStream && !options.recovering ? [] : await eventStore.readStream(streamId);
+    // Before the If-Match check: our own earlier run is what moved the stream on.
+    const applied = options.commandId ? alreadyApplied(decider, recorded, commandId) : null;
+    if (applied) return { result: applied, outcome: 'replayed' };
     const state = foldRecorded(decider.evolve, decider.initialState(), recorded);
     const version = recorded.at(-1)?.streamVersion ?? 0;
     if (options.expectedVersion !== undefined && options.expectedVersion !== version)
       throw new ConcurrencyError(options.expectedVersion, version);
 
     const events = decider.decide(command, state, options.context);
-    if (events.length === 0) return { state, version, position: null, events };
+    if (events.length === 0) return { result: { state, version, position: null, reflects: recorded.at(-1)?.position ?? null, events }, outcome: 'unchanged' };
 
     const metadata = (): EventMetadata => ({
       eventId: randomUUID(),
@@ -108,10 +141,16 @@ const decideAndAppend = async <Command extends { type: string }, E extends Event
         { expectedVersion: version },
       );
       const next = events.reduce((s, e) => decider.evolve(s, stamp(e, options.context.now)), state);
-      return { state: next, version: appended.nextVersion, position: appended.position, events };
+      return { result: { state: next, version: appended.nextVersion, position: appended.position, reflects: appended.position, events }, outcome: 'accepted' };
     } catch (error) {
-      // With If-Match the conflict is the client's to resolve (412); without, decide again.
-      if (!(error instanceof ConcurrencyError) || options.expectedVersion !== undefined) throw error;
+      if (!(error instanceof ConcurrencyError)) throw error;
+      if (options.expectedVersion !== undefined) {
+        // The race may have been lost to another run of this very command: the re-read tells
+        // (and otherwise answers 412 through the If-Match check). Else the conflict is the client's.
+        if (options.commandId) continue;
+        throw error;
+      }
+      // Without If-Match, decide again on the new state.
       if (attempt >= MAX_ATTEMPTS)
         throw new ServiceUnavailableError('Too many concurrent writes to this item; retry shortly', 'WRITE_CONTENTION');
       await backoff(attempt);

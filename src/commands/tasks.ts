@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { CommandContext } from '../domain/actor.js';
 import { AppError, ValidationError } from '../domain/errors.js';
 import type { Event } from '../domain/event.js';
+import { derivedId } from '../domain/ids.js';
 import { decide, type TaskChanges, type TaskCommand } from '../domain/task/decide.js';
 import { taskStreamId, type TaskEvent } from '../domain/task/events.js';
 import { evolve, initialState, type TaskState } from '../domain/task/state.js';
@@ -49,7 +49,8 @@ export const taskCommands = (deps: TaskCommandDeps) => {
       const command: TaskCommand = {
         type: 'CreateTask',
         data: {
-          taskId: randomUUID(),
+          // Derived from the command id when there is one: a rerun of the request creates the same task.
+          taskId: options.commandId ? derivedId(options.commandId, 'task') : randomUUID(),
           title: input.title,
           description: input.description ?? null,
           status: input.status ?? 'PENDING',
@@ -73,14 +74,22 @@ export const taskCommands = (deps: TaskCommandDeps) => {
 
     markOverdue: (taskId: string, options: CommandOptions) => run(taskId, { type: 'MarkTaskOverdue', data: {} }, options),
 
-    /** One result per id, in order; a task that fails does not stop the others. */
-    async batch(taskIds: readonly string[], action: BatchAction, options: { context: CommandContext; correlationId: string; traceparent?: string }) {
+    /**
+     * One result per id, in order; a task that fails does not stop the others. Each item is a
+     * command of its own, whose id (under a request's command id) is derived from its index.
+     */
+    async batch(
+      taskIds: readonly string[],
+      action: BatchAction,
+      options: Pick<CommandOptions, 'context' | 'correlationId' | 'traceparent' | 'commandId' | 'recovering'>,
+    ) {
       const results: BatchResult[] = [];
       const positions: NonNullable<CommandResult<TaskState>['position']>[] = [];
-      for (const taskId of taskIds) {
+      for (const [index, taskId] of taskIds.entries()) {
+        const commandId = options.commandId && derivedId(options.commandId, 'batch', String(index));
         try {
-          const result = await run(taskId, batchCommand[action], options);
-          if (result.position) positions.push(result.position);
+          const result = await run(taskId, batchCommand[action], { ...options, ...(commandId ? { commandId } : {}) });
+          if (result.reflects) positions.push(result.reflects);
           results.push({ taskId, success: true });
         } catch (error) {
           if (!(error instanceof AppError)) throw error;

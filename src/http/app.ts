@@ -1,8 +1,9 @@
 import express, { Router, type RequestHandler } from 'express';
-import { AppError } from '../domain/errors.js';
+import { AppError, ValidationError } from '../domain/errors.js';
 import type { Logger } from '../infra/logger.js';
 import { correlationId, requestLog } from './context.js';
 import { notFoundRoute, problemHandler } from './problem.js';
+import { MAX_JSON_DEPTH, nestedDeeperThan } from './validation.js';
 
 export type Routes = (router: Router) => void;
 
@@ -16,8 +17,25 @@ const requireJsonBody: RequestHandler = (req, _res, next) => {
   next();
 };
 
+/** Checked once, right after parsing and before anything walks the body (sign-in included). */
+const limitJsonDepth: RequestHandler = (req, _res, next) => {
+  if (nestedDeeperThan(req.body, MAX_JSON_DEPTH))
+    return next(new ValidationError(`The request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`, [], 'JSON_TOO_DEEP'));
+  next();
+};
+
+/** While the server drains, readiness is refused at once so a balancer stops sending; the rest is still served. */
+const notReadyWhen =
+  (shutdown: AbortSignal): RequestHandler =>
+  (req, res, next) => {
+    if (!shutdown.aborted || req.path !== '/health/ready') return next();
+    res.status(503).json({ status: 'unavailable', checks: { server: { status: 'down', latencyMs: 0, error: 'shutting down' } } });
+  };
+
 export const createApp = (deps: {
   logger: Logger;
+  /** Aborted when the server starts draining (SIGTERM). */
+  shutdown?: AbortSignal;
   /** Runs first on every request (tracing and metrics). */
   observe?: RequestHandler;
   /** One log line per request (default on). */
@@ -39,7 +57,8 @@ export const createApp = (deps: {
   if (deps.observe) app.use(deps.observe);
   app.use(correlationId);
   if (deps.requestLogs !== false) app.use(requestLog(deps.logger));
-  app.use(requireJsonBody, express.json({ limit: BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }));
+  if (deps.shutdown) app.use(notReadyWhen(deps.shutdown));
+  app.use(requireJsonBody, express.json({ limit: BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }), limitJsonDepth);
 
   const open = Router();
   deps.publicRoutes.forEach((mount) => mount(open));

@@ -7,7 +7,6 @@ import { UnauthorizedError } from '../domain/errors.js';
 import { JWT_AUDIENCE, JWT_ISSUER } from './tokens.js';
 import { UUID_PATTERN } from '../domain/ids.js';
 
-
 /** passport-jwt on its own Passport instance: Bearer, HS256 only (so `alg: none` is refused). */
 export const createAuthenticate = (secret: string, currentRole?: (userId: string) => Promise<Role>): RequestHandler => {
   const authenticator = new passport.Passport();
@@ -26,7 +25,9 @@ export const createAuthenticate = (secret: string, currentRole?: (userId: string
         const { sub, role } = payload;
         if (typeof sub !== 'string' || !UUID_PATTERN.test(sub) || !ROLES.includes(role as never)) return done(null, false);
         const claimed = role as Role;
-        // Admin powers are checked against the roster: a demoted admin's token acts as a user.
+        // Admin powers are checked against the roster at every request: a demoted admin's token
+        // acts as a user at once. A user token is taken at its word (no lookup on most requests):
+        // someone promoted since acts as admin from their next refresh or sign-in.
         if (claimed !== 'admin' || !currentRole) return done(null, { kind: 'user', userId: sub, role: claimed });
         currentRole(sub).then((now) => done(null, { kind: 'user', userId: sub, role: now }), (error) => done(error));
       },

@@ -38,11 +38,14 @@ export type ConsistencyTokens = ReturnType<typeof createConsistencyTokens>;
 
 /** What routes do around read-your-writes: answer commands with a token, make reads wait for it. */
 export const consistency = (readYourWrites: ReadYourWrites, tokens: ConsistencyTokens) => ({
-  /** After a 2xx command: remember the caller's write (`appended`) and answer with the token of what the answer reflects. */
-  async answered(res: Response, { appended, reflects }: { appended: LogPosition | null; reflects: LogPosition | null }) {
-    if (appended) await readYourWrites.noteWrite(actorOf(res).userId, appended);
-    const position = appended ?? reflects;
-    if (position) res.setHeader(CONSISTENCY_HEADER, tokens.encode(position));
+  /**
+   * After a 2xx command: remember the caller's write (`position`, when it appended) and answer
+   * with the token of what the answer reflects (the write, or the state it was decided on).
+   */
+  async answered(res: Response, { position, reflects }: { position: LogPosition | null; reflects: LogPosition | null }) {
+    if (position) await readYourWrites.noteWrite(actorOf(res).userId, position);
+    const reflected = position ?? reflects;
+    if (reflected) res.setHeader(CONSISTENCY_HEADER, tokens.encode(reflected));
   },
   /** The position this read must reflect: the caller's last write, or the token it sent. */
   required(req: Request, res: Response) {

@@ -36,14 +36,25 @@ export const requestLog =
     next();
   };
 
+/**
+ * `res.locals.idempotency`, set by the Idempotency-Key middleware: the claim this run of the request
+ * works under (a retry that takes over a dead request's claim keeps its id, and is `recovering`).
+ */
+export type IdempotentRun = Readonly<{ claimId: string; recovering: boolean }>;
+
 export const actorOf = (res: Response): Actor & { kind: 'user' } => res.locals.actor as Actor & { kind: 'user' };
 
 export const requireAdmin = (res: Response) => {
   if (actorOf(res).role !== 'admin') throw new ForbiddenError('This needs the admin role', 'ADMIN_ONLY');
 };
 
-export const commandOptions = (res: Response, now: () => Date, expectedVersion?: number): CommandOptions => ({
-  context: { now: now().toISOString(), actor: actorOf(res) },
-  correlationId: res.locals.correlationId as string,
-  ...(expectedVersion !== undefined ? { expectedVersion } : {}),
-});
+/** Under an Idempotency-Key the claim id is the command id, so a rerun of the request is recognised in the log. */
+export const commandOptions = (res: Response, now: () => Date, expectedVersion?: number): CommandOptions => {
+  const run = res.locals.idempotency as IdempotentRun | undefined;
+  return {
+    context: { now: now().toISOString(), actor: actorOf(res) },
+    correlationId: res.locals.correlationId as string,
+    ...(expectedVersion !== undefined ? { expectedVersion } : {}),
+    ...(run ? { commandId: run.claimId, recovering: run.recovering } : {}),
+  };
+};

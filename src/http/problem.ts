@@ -2,22 +2,11 @@ import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, NotFoundError, ServiceUnavailableError, ValidationError } from '../domain/errors.js';
 import type { Logger } from '../infra/logger.js';
+import { isTransientError } from '../infra/transientErrors.js';
 
 const PROBLEM_TYPE_BASE = 'urn:taskflow:problem:';
 
 const kebab = (code: string) => code.toLowerCase().replace(/_/g, '-');
-
-// Error codes of a database or network that is not there; the request can be retried later.
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '53300']);
-
-const isUnavailable = (error: unknown): boolean => {
-  const e = error as { code?: string; name?: string; message?: string };
-  return (
-    (e.code !== undefined && UNAVAILABLE_CODES.has(e.code)) ||
-    e.name === 'KnexTimeoutError' ||
-    /Connection terminated|connection is closed|Client has encountered a connection error/i.test(e.message ?? '')
-  );
-};
 
 /** Turns what body-parser and friends throw into our errors; anything else stays as it is. */
 const fromExpress = (error: unknown): unknown => {
@@ -34,7 +23,7 @@ const fromExpress = (error: unknown): unknown => {
   // A path segment that is not valid percent-encoding (e.g. /tasks/%) fails to decode in the router.
   if (error instanceof URIError) return new ValidationError('The request path is not valid percent-encoding', [], 'MALFORMED_PATH');
   if (e.expose && e.status && e.status >= 400 && e.status < 500) return new AppError(e.status, 'BAD_REQUEST', e.message ?? 'Bad request');
-  if (isUnavailable(error)) return new ServiceUnavailableError('A service TaskFlow depends on is unavailable; retry shortly', 'DEPENDENCY_UNAVAILABLE');
+  if (isTransientError(error)) return new ServiceUnavailableError('A service TaskFlow depends on is unavailable; retry shortly', 'DEPENDENCY_UNAVAILABLE');
   return error;
 };
 

@@ -2,6 +2,7 @@ import type { RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit, type Store } from 'express-rate-limit';
 import { AppError } from '../domain/errors.js';
 import type { Actor } from '../domain/actor.js';
+import { withInProcessFallback } from './rateLimitStore.js';
 
 export type RateLimitSettings = Readonly<{
   perMinute: number;
@@ -19,11 +20,9 @@ const tooMany = (message: string, code: string): RequestHandler => (_req, _res, 
 const common = (settings: RateLimitSettings, prefix: string) => ({
   standardHeaders: 'draft-6' as const,
   legacyHeaders: false,
-  // If the shared counter store (Redis) is away, let requests through rather than fail them.
-  passOnStoreError: true,
-  ...(settings.store ? { store: settings.store(prefix) } : {}),
+  // If the shared counter store (Redis) fails, count in-process rather than let everything through.
+  ...(settings.store ? { store: withInProcessFallback(settings.store(prefix)) } : {}),
 });
-
 
 /**
  * The three limits: per signed-in client on the API, per IP on /auth/*, and failed logins per

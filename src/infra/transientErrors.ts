@@ -6,10 +6,10 @@
 const TRANSIENT_SQLSTATE_CLASSES = new Set(['08', '53', '57']);
 /** serialization_failure, deadlock_detected, lock_not_available (lock_timeout). */
 const TRANSIENT_SQLSTATES = new Set(['40001', '40P01', '55P03']);
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
-/** pg, pg-pool and ioredis say these in words only. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+/** pg, pg-pool and ioredis say these in words only (a lost connection, none in time, a server that stopped answering). */
 const TRANSIENT_MESSAGES =
-  /Connection terminated|Connection ended unexpectedly|Connection is closed|Client has encountered a connection error|timeout exceeded when trying to connect|Stream isn't writeable|Command timed out|max retries per request/i;
+  /Connection terminated|Connection ended unexpectedly|Connection is closed|Client has encountered a connection error|Client was closed|timeout exceeded when trying to connect|Query read timeout|Stream isn't writeable|Command timed out|max retries per request/i;
 /** knex's pool, ioredis, and the EventStoreDB client's error classes. */
 const TRANSIENT_NAMES = new Set(['KnexTimeoutError', 'MaxRetriesPerRequestError', 'UnavailableError', 'DeadlineExceededError', 'NotLeaderError']);
 const TRANSIENT_ESDB_TYPES = new Set(['unavailable', 'deadline-exceeded', 'timeout', 'not-leader']);

@@ -29,32 +29,21 @@ export const findUserInLog = async (eventStore: EventStore, userId: string): Pro
   return state.kind === 'registered' ? state.user : null;
 };
 
+/** Every role change so far, folded: the `userroles` stream is small (one event per change). */
+const readRoster = (eventStore: EventStore) =>
+  foldStream<RoleEvent, ReturnType<typeof initialRoster>>(eventStore, ROLES_STREAM_ID, evolveRoster, initialRoster());
+
 /**
- * The current role of a user, from the roster in the log, re-read at most every `ttlMs`: an
- * admin token of someone demoted since stops working as admin within that time.
+ * The current role of a user, read from the roster in the log at every call, never remembered:
+ * a demotion takes effect on the next request, on every instance.
  */
-export const createRoleLookup = (eventStore: EventStore, ttlMs = 2000) => {
-  let roster: { at: number; value: Promise<ReturnType<typeof initialRoster>> } | null = null;
-  const read = (fresh: boolean) => {
-    if (fresh || !roster || Date.now() - roster.at > ttlMs) {
-      const value = foldStream<RoleEvent, ReturnType<typeof initialRoster>>(eventStore, ROLES_STREAM_ID, evolveRoster, initialRoster());
-      roster = { at: Date.now(), value };
-      value.catch(() => (roster = null));
-    }
-    return roster.value;
-  };
-  return async (userId: string): Promise<Role> => {
-    const role = roleOf(await read(false), userId);
-    // A remembered roster may predate a promotion: only a fresh read can take admin away.
-    return role === 'admin' ? role : roleOf(await read(true), userId);
-  };
-};
+export const createRoleLookup =
+  (eventStore: EventStore) =>
+  async (userId: string): Promise<Role> =>
+    roleOf(await readRoster(eventStore), userId);
 
 export const findAccount = async (eventStore: EventStore, userId: string): Promise<Account | null> => {
-  const [user, roster] = await Promise.all([
-    findUserInLog(eventStore, userId),
-    foldStream<RoleEvent, ReturnType<typeof initialRoster>>(eventStore, ROLES_STREAM_ID, evolveRoster, initialRoster()),
-  ]);
+  const [user, roster] = await Promise.all([findUserInLog(eventStore, userId), readRoster(eventStore)]);
   return user ? { user, role: roleOf(roster, userId) } : null;
 };
 

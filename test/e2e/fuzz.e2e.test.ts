@@ -8,9 +8,12 @@ import { checker, fuzzReport, UNIQUE } from './fuzzProperties.js';
 import {
   CONTENT_TYPES,
   dateText,
+  deepJson,
+  EDGE_UUIDS,
   extraHeaders,
   FuzzRequest,
   intText,
+  oddJson,
   oneOf,
   RAW_BODIES,
   RAW_IDS,
@@ -82,6 +85,7 @@ describe('fuzz: every endpoint, generated requests (e2e)', () => {
       { weight: 4, arbitrary: fc.constantFrom(...taskIds, user.userId, admin.userId) },
       { weight: 1, arbitrary: fc.constantFrom(...taskIds, user.userId).map((id) => id.toUpperCase()) },
       { weight: 2, arbitrary: fc.uuid().map(String) },
+      { weight: 1, arbitrary: fc.constantFrom(...EDGE_UUIDS) },
       { weight: 1, arbitrary: text },
     );
 
@@ -172,6 +176,8 @@ describe('fuzz: every endpoint, generated requests (e2e)', () => {
           }),
       },
       { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 4 }).map((body): Body => ({ body })) },
+      // Sent as text: the test's own JSON.stringify would overflow its stack on the deepest.
+      { weight: 1, arbitrary: fc.oneof(deepJson, oddJson).map((rawBody): Body => ({ rawBody, headers: { 'content-type': 'application/json' } })) },
       {
         weight: 1,
         arbitrary: fc

@@ -98,6 +98,22 @@ export const weird: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: fc.letrec((tie) => ({ deep: fc.oneof({ depthSize: 'small' }, fc.constant(1), fc.record({ a: tie('deep') })) })).deep },
 );
 
+/** JSON nested up to tens of thousands of levels (within the body limit), as arrays, objects or both in turn. */
+export const deepJson = fc
+  .tuple(fc.constantFrom(1, 2, 31, 32, 33, 64, 500, 2000, 12_000, 45_000), fc.constantFrom('[', '{"a":', '[{"a":'), fc.constantFrom('1', '"x"', '{}', '[]', 'null'))
+  .map(([depth, open, leaf]) => {
+    const close = [...open].filter((c) => c === '[' || c === '{').map((c) => (c === '[' ? ']' : '}')).reverse().join('');
+    const units = Math.min(depth, Math.floor(90_000 / (open.length + close.length)));
+    return `${open.repeat(units)}${leaf}${close.repeat(units)}`;
+  });
+
+/** Shapes no schema expects: very wide arrays and objects, prototype keys, duplicate keys. */
+export const oddJson = fc.oneof(
+  fc.constantFrom(1000, 20_000).map((n) => JSON.stringify(Array.from({ length: n }, (_, i) => i))),
+  fc.constantFrom(100, 5000).map((n) => JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i])))),
+  fc.constantFrom('{"__proto__":{"title":"x"}}', '{"constructor":{"prototype":{"title":"x"}}}', '{"title":"a","title":"b"}', '{"tasks":{"length":1,"0":"x"}}', '{"":""}'),
+);
+
 export const RAW_BODIES = ['', '{', '{"title":', 'null', '[]', '"x"', '1', '{"a":1}{"b":2}', '{"title":"x",}', '\uFEFF{"title":"x"}', 'title=x', '<x/>', '\u0000', '{"title":"\\u0000"}', '{"title":"\\ud800"}'];
 export const CONTENT_TYPES = [
   'application/json',
@@ -113,7 +129,15 @@ export const CONTENT_TYPES = [
   'garbage',
 ];
 export const RAW_QUERY_PARTS = ['%', '%zz', '%E0%A4%A', '%00', '%C0%AF', '+', '%2B', '&&', '=', '==', 'a=1=2', '[]=x', 'a[b]=c', '%FF%FE', ';', '%26', '%ED%A0%80'];
-export const RAW_IDS = ['%', '%zz', '%E0%A4%A', '%00', '%2F', '%ED%A0%80', 'null', '0', '-1', '00000000-0000-0000-0000-000000000000', ' ', '%20', 'x'.repeat(3000)];
+/** Well-formed UUIDs no generator makes: nil, max, versions 0 and 15, odd variants. */
+export const EDGE_UUIDS = [
+  '00000000-0000-0000-0000-000000000000',
+  'ffffffff-ffff-ffff-ffff-ffffffffffff',
+  'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF',
+  '12345678-1234-0234-1234-123456789abc',
+  '12345678-1234-f234-e234-123456789abc',
+];
+export const RAW_IDS = ['%', '%zz', '%E0%A4%A', '%00', '%2F', '%ED%A0%80', 'null', '0', '-1', ...EDGE_UUIDS, ' ', '%20', 'x'.repeat(3000)];
 export const headerValue = fc.string({ unit: fc.constantFrom(...'abcXYZ019-_.~!"*/ \t:;,=é'.split('')), maxLength: 40 });
 export const extraHeaders = fc.record(
   {

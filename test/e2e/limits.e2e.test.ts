@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BODY_LIMIT } from '../../src/http/app.js';
 import { startTestApp, type ApiResponse, type TestApp } from '../support/app.js';
+import { eventually } from '../support/process.js';
+import { connectTestRedis, hasRedisServer, NO_REDIS_REASON, startRedisServer } from '../support/redis.js';
 import { expectInvalidFields, expectProblem, GENEROUS_LIMITS } from './expectations.js';
 
 const PASSWORD = 'a long enough password';
@@ -145,6 +147,46 @@ describe('rate limits (e2e)', () => {
       for (let i = 0; i < 3; i++) expectProblem(await app.call('POST', '/auth/login', { body: { email: user.email } }), 400);
       expect((await login(app, user.email, user.password)).status).toBe(200);
     });
+  });
+});
+
+const ownRedis = hasRedisServer();
+if (!ownRedis) console.log(`rate limits through a Redis outage ${NO_REDIS_REASON}`);
+
+/** With REDIS_URL the counters are shared; while Redis fails each instance counts on its own. */
+describe.skipIf(!ownRedis)(`rate limits through a Redis outage (e2e)${ownRedis ? '' : ` (${NO_REDIS_REASON})`}`, () => {
+  afterEach(closeAll);
+
+  it('while Redis is down the limit still holds (in-process counters), and counting returns to Redis after', { timeout: 60_000 }, async () => {
+    const redis = await startRedisServer();
+    const client = connectTestRedis(redis.url);
+    try {
+      const app = await startWith({ REDIS_URL: redis.url, RATE_LIMIT_PER_MINUTE: '5' });
+      const user = await app.newUser();
+      const stats = () => app.call('GET', '/tasks/stats', { token: user.token });
+      expect((await stats()).status).toBe(200);
+      expect(await client.get(`taskflow:rl:api:user:${user.userId}`)).toBe('1');
+
+      await redis.stop();
+      const during = [];
+      for (let i = 0; i < 6; i++) during.push(await stats());
+      expect(during.slice(0, 5).map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+      expectTooMany(during[5]!, 'RATE_LIMITED');
+
+      // Redis back on the same port (empty: no counters, no scripts): counting goes there again.
+      const again = await startRedisServer(redis.port);
+      try {
+        const fresh = await app.newUser();
+        await eventually(async () => (await app.call('GET', '/tasks/stats', { token: fresh.token })).status === 200 && (await client.get(`taskflow:rl:api:user:${fresh.userId}`)) !== null, 20_000, 'counts in Redis again');
+      } finally {
+        // Closed while its Redis is up: closing the job queue waits for Redis.
+        await closeAll();
+        await again.stop();
+      }
+    } finally {
+      client.disconnect();
+      await redis.stop();
+    }
   });
 });
 

@@ -54,7 +54,7 @@ export const authRoutes = (deps: AuthRouteDeps) => (router: Router) => {
     if (result.state.kind !== 'registered') throw new Error('registration produced no user');
     const user = result.state.user;
     res.locals.actor = { kind: 'user', userId: user.id, role: 'user' };
-    await consistency.answered(res, { appended: result.position, reflects: null });
+    await consistency.answered(res, result);
     await signedIn(res, 201, { user, role: 'user' });
   });
 

@@ -19,6 +19,10 @@ export type HealthDeps = Readonly<{
 
 const CHECK_TIMEOUT_MS = 2000;
 
+/** The queue keeps pools of its own, without our timeouts: /health never waits on them longer than a check. */
+const withinCheckTimeout = <T>(work: Promise<T>) =>
+  Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer in time')), CHECK_TIMEOUT_MS).unref())]);
+
 const timed = async (check: () => Promise<unknown>) => {
   const started = performance.now();
   try {
@@ -85,7 +89,7 @@ export const healthRoutes = (deps: HealthDeps) => (router: Router) => {
       oldestAppend = await oldestAppendInFlight(deps.eventStore);
       problems = [...statusProblems(statuses), ...(oldestAppend && oldestAppend.ageSeconds >= SLOW_APPEND_SECONDS ? [slowAppendProblem(oldestAppend)] : [])];
       locks = Object.fromEntries(leases.map((l) => [l.name, { holder: l.live ? l.holder : null, fencingToken: l.fencingToken, expiresAt: l.expiresAt }]));
-      queue = await deps.queue.counts().catch(() => null);
+      queue = await withinCheckTimeout(deps.queue.counts()).catch(() => null);
     }
     const healthy = postgres.status === 'up';
     const degraded = !healthy || redisCheck?.status === 'down' || problems.length > 0;

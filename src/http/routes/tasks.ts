@@ -10,7 +10,7 @@ import { getTaskAt, getTaskHistory } from '../../queries/taskHistory.js';
 import { getTask, getTaskStats, listTasks, TASK_SORT_FIELDS, type TaskFilters, type TaskScope } from '../../queries/tasks.js';
 import type { Knex } from 'knex';
 import { cached, ownerScope, taskScope, type Cache } from '../../infra/cache/cache.js';
-import { compareLogPositions, latestPosition, type LogPosition } from '../../domain/event.js';
+import { compareLogPositions, latestPosition } from '../../domain/event.js';
 import type { Consistency } from '../consistency.js';
 import { createHash } from 'node:crypto';
 import { actorOf, commandOptions } from '../context.js';
@@ -77,7 +77,6 @@ export const taskRoutes = (deps: TaskRouteDeps) => (router: Router) => {
     const actor = actorOf(res);
     return { ownerId: actor.role === 'admin' ? null : actor.userId };
   };
-  const answered = (res: Response, appended: LogPosition | null) => consistency.answered(res, { appended, reflects: null });
   /**
    * A cached read that reflects the caller's own last write (or the token it sent): the position
    * is asked for in the same moment as the cache (one round trip to Redis), and only when the
@@ -96,7 +95,7 @@ export const taskRoutes = (deps: TaskRouteDeps) => (router: Router) => {
   router.post('/tasks', async (req, res) => {
     const input = validate(createSchema, req.body, 'task');
     const result = await tasks.create(input, commandOptions(res, now));
-    await answered(res, result.position);
+    await consistency.answered(res, result);
     const task = taskOf(result.state);
     res.setHeader('Location', `/tasks/${task.id}`);
     sendTask(res, 201, task);
@@ -119,7 +118,8 @@ export const taskRoutes = (deps: TaskRouteDeps) => (router: Router) => {
   router.post('/tasks/batch', async (req, res) => {
     const { tasks: ids, action } = validate(batchSchema, req.body, 'batch');
     const { results, positions } = await tasks.batch(ids, action, commandOptions(res, now));
-    await answered(res, latestPosition(...positions));
+    const reflects = latestPosition(...positions);
+    await consistency.answered(res, { position: reflects, reflects });
     res.json({ results });
   });
 
@@ -147,14 +147,14 @@ export const taskRoutes = (deps: TaskRouteDeps) => (router: Router) => {
     if (Object.keys(changes).length === 0)
       throw new ValidationError('The update names no field to change', [], 'EMPTY_UPDATE');
     const result = await tasks.update(id, changes, commandOptions(res, now, expectedVersionOf(req)));
-    await answered(res, result.position);
+    await consistency.answered(res, result);
     sendTask(res, 200, taskOf(result.state));
   });
 
   router.delete('/tasks/:id', async (req, res) => {
     const id = idParam(req.params);
     const result = await tasks.delete(id, commandOptions(res, now, expectedVersionOf(req)));
-    await answered(res, result.position);
+    await consistency.answered(res, result);
     res.status(204).end();
   });
 };

@@ -47,7 +47,7 @@ export const userRoutes = (deps: UserRouteDeps) => (router: Router) => {
     const id = idParam(req.params);
     const { role } = validate(Joi.object({ role: Joi.string().valid(...ROLES).required() }), req.body, 'role change');
     const result = await users.changeRole(id, role, commandOptions(res, now));
-    await consistency.answered(res, { appended: result.position, reflects: null });
+    await consistency.answered(res, result);
     const account = await findAccount(eventStore, id);
     if (!account) throw new NotFoundError('User not found', 'USER_NOT_FOUND');
     res.json(publicUser(account));

@@ -9,6 +9,7 @@ import * as notifyAfterCommit from './migrations/007_events_notify_after_commit.
 import * as taskSortIndexes from './migrations/008_task_sort_indexes.js';
 import * as appendTakesItsOwnXid from './migrations/009_append_takes_its_own_xid.js';
 import * as projectionFailuresAndCounts from './migrations/010_projection_failures_and_counts.js';
+import * as idempotencyClaims from './migrations/011_idempotency_claims.js';
 import * as readYourWrites from './migrations/012_read_your_writes.js';
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '008_task_sort_indexes': taskSortIndexes,
   '009_append_takes_its_own_xid': appendTakesItsOwnXid,
   '010_projection_failures_and_counts': projectionFailuresAndCounts,
+  '011_idempotency_claims': idempotencyClaims,
   '012_read_your_writes': readYourWrites,
 };
 

@@ -1,5 +1,14 @@
 import { createPostgresBackend, Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
+import pg from 'pg';
+
+/** A pg client that never throws its 'error' event: the query it was running fails instead. */
+class QuietClient extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    this.on('error', () => undefined);
+  }
+}
 
 export type JobSpec<T> = Readonly<{ id: string; data: T }>;
 
@@ -15,6 +24,8 @@ export type JobQueue<T> = Readonly<{
 
 export type QueueBackend = Readonly<{ redisUrl: string | null; databaseUrl: string }>;
 
+const ENQUEUE_TIMEOUT_MS = 5000;
+
 const JOB_OPTIONS = {
   attempts: 8,
   backoff: { type: 'exponential', delay: 1000 },
@@ -29,15 +40,18 @@ const JOB_OPTIONS = {
  */
 export const createJobQueue = <T>(name: string, backend: QueueBackend): JobQueue<T> => {
   const redisConnections: Redis[] = [];
-  const redis = () => {
-    const connection = new Redis(backend.redisUrl!, { maxRetriesPerRequest: null });
+  // Workers wait for Redis to come back (BullMQ needs that of them); the producer fails at once
+  // instead, so the subscription that enqueues says it is retrying rather than hanging.
+  const redis = (role: 'producer' | 'worker') => {
+    const connection = new Redis(backend.redisUrl!, role === 'producer' ? { maxRetriesPerRequest: 1, enableOfflineQueue: false } : { maxRetriesPerRequest: null });
     connection.on('error', () => undefined);
     redisConnections.push(connection);
     return connection;
   };
-  const postgres = { connection: { connectionString: backend.databaseUrl, migrate: true, max: 4 } };
+  // A connection lost while checked out (the backend's migration at start) must not crash the process.
+  const postgres = { connection: { connectionString: backend.databaseUrl, migrate: true, max: 4, Client: QuietClient } };
   const queue: Queue<T> = backend.redisUrl
-    ? new Queue<T>(name, { connection: redis() })
+    ? new Queue<T>(name, { connection: redis('producer') })
     : (new Queue(name, postgres, createPostgresBackend) as unknown as Queue<T>);
   queue.on('error', () => undefined);
   const workers = new Set<Worker<T>>();
@@ -46,13 +60,21 @@ export const createJobQueue = <T>(name: string, backend: QueueBackend): JobQueue
     name,
     async enqueue(jobs) {
       if (jobs.length === 0) return;
-      await queue.addBulk(jobs.map((job) => ({ name, data: job.data, opts: { ...JOB_OPTIONS, jobId: job.id } })) as never);
+      const added = queue.addBulk(jobs.map((job) => ({ name, data: job.data, opts: { ...JOB_OPTIONS, jobId: job.id } })) as never);
+      // BullMQ waits for a first connection however long it takes: give up (the caller retries;
+      // a late add of the same job ids changes nothing).
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Command timed out: the job queue did not answer within ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
+      });
+      added.catch(() => undefined);
+      await Promise.race([added, late]).finally(() => clearTimeout(timer));
     },
     startWorker(handle, options = {}) {
       const processor = (job: Job<T>) => handle(job.data, job);
       const opts = { concurrency: options.concurrency ?? 4 };
       const worker: Worker<T> = backend.redisUrl
-        ? new Worker<T>(name, processor, { ...opts, connection: redis() })
+        ? new Worker<T>(name, processor, { ...opts, connection: redis('worker') })
         : (new Worker(name, processor as never, { ...opts, ...postgres }, createPostgresBackend) as unknown as Worker<T>);
       worker.on('error', () => undefined);
       workers.add(worker);

@@ -4,23 +4,27 @@ import { runCli } from '../../support/process.js';
 
 export const PROJECTIONS = ['tasks', 'users', 'notification-jobs'] as const;
 
-/** How many events of the log each projection has not applied yet (read straight from the tables). */
-export const eventsBehind = async (pool: pg.Pool): Promise<Record<string, number>> => {
+/**
+ * How many events of the log (up to a global position, when given) each projection has not
+ * applied yet, read straight from the tables.
+ */
+export const eventsBehind = async (pool: pg.Pool, upTo: number | null = null): Promise<Record<string, number>> => {
   const { rows } = await pool.query<{ name: string; behind: number }>(
     `SELECT p.name, (SELECT count(*)::int FROM events e
-                     WHERE c.name IS NULL OR (e.transaction_id, e.global_position) > (c.tx::text::xid8, c.pos)) AS behind
+                     WHERE ($2::bigint IS NULL OR e.global_position <= $2)
+                       AND (c.name IS NULL OR (e.transaction_id, e.global_position) > (c.tx::text::xid8, c.pos))) AS behind
      FROM unnest($1::text[]) AS p(name) LEFT JOIN projection_checkpoints c ON c.name = p.name`,
-    [PROJECTIONS],
+    [PROJECTIONS, upTo],
   );
   return Object.fromEntries(rows.map((r) => [r.name, r.behind]));
 };
 
-/** Waits (bounded) until every projection has applied the whole log; how long that took. */
-export const waitForProjections = async (pool: pg.Pool, timeoutMs = 60_000) => {
+/** Waits (bounded) until every projection has applied the whole log (or the log up to `upTo`); how long that took. */
+export const waitForProjections = async (pool: pg.Pool, timeoutMs = 60_000, upTo: number | null = null) => {
   const started = performance.now();
   let behind: Record<string, number> = {};
   while (performance.now() - started < timeoutMs) {
-    behind = await eventsBehind(pool).catch(() => ({ unknown: -1 }));
+    behind = await eventsBehind(pool, upTo).catch(() => ({ unknown: -1 }));
     if (Object.values(behind).every((n) => n === 0)) return { settled: true, ms: performance.now() - started, behind };
     await sleep(200);
   }

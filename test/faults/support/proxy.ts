@@ -17,9 +17,9 @@ const readBody = (req: http.IncomingMessage) =>
     req.on('error', reject);
   });
 
-const badGateway = (res: http.ServerResponse, code: string, detail: string) => {
+const badGateway = (res: http.ServerResponse, code: string, detail: string, upstream?: string) => {
   if (res.headersSent) return void res.destroy();
-  res.writeHead(502, { 'content-type': 'application/problem+json' });
+  res.writeHead(502, { 'content-type': 'application/problem+json', ...(upstream ? { [UPSTREAM_HEADER]: upstream } : {}) });
   res.end(JSON.stringify({ type: 'about:blank', title: 'Bad Gateway', status: 502, code, detail }));
 };
 
@@ -42,7 +42,7 @@ const forward = (req: http.IncomingMessage, body: Buffer, target: Upstream, res:
     );
     upstream.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ECONNREFUSED') return resolve('refused');
-      badGateway(res, 'UPSTREAM_FAILED', `${target.name}: ${error.code ?? error.message}`);
+      badGateway(res, 'UPSTREAM_FAILED', `${target.name}: ${error.code ?? error.message}`, target.name);
       resolve('answered');
     });
     upstream.end(body);

@@ -75,13 +75,13 @@ export type Outcome = Readonly<{
  * After the load has stopped: waits for the projections, then checks the log against every
  * acknowledged write, each API instance against the log, and runs `audit verify`.
  */
-export const settleAndCheck = async (run: FaultRun, records: readonly WriteRecord[]): Promise<Outcome> => {
+export const settleAndCheck = async (run: FaultRun, records: readonly WriteRecord[], users: readonly User[] = run.users): Promise<Outcome> => {
   const summary = summarize(run.recorder.samples);
   const settle = await waitForProjections(run.pg.pool);
   const events = await readLog(run.pg.pool);
   const { lost, doubled, acknowledged } = checkWrites(events, records);
   const instances = run.topology.apis().filter((n) => run.topology.alive(n.name));
-  const { stale, reads } = await checkStaleReads(createRecorder(), instances, run.users, expectedTasks(events));
+  const { stale, reads } = await checkStaleReads(createRecorder(), instances, users, expectedTasks(events));
   const verify = await auditVerify(run.topology.env);
   const gaveUp = records.filter((w) => w.gaveUp).map((w) => `${w.kind} ${w.cid}: last answer ${w.status} after ${w.attempts} attempts`);
   const idempotent = records.filter((w) => w.key);

@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loginAdmin, type User } from './support/client.js';
 import { lagsBetween, startLagProbe } from './support/lag.js';
 import { durations, percentile } from './support/report.js';
 import { reportAndAssert, settleAndCheck, startFaultRun, type FaultRun } from './support/scenario.js';
-import { loginAdmin, type User } from './support/users.js';
 
 const HOLD_MS = 60_000;
 /** Issue 11's bound: a stalled projection shows a lag as long as the transaction's age instead. */

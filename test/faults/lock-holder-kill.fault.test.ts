@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitForLease } from './support/leases.js';
+import { waitForLease } from './support/inspect.js';
 import { overdueCounts, startOverdueWriter } from './support/overdue.js';
 import { durations } from './support/report.js';
 import { reportAndAssert, settleAndCheck, startFaultRun, startLoad, type FaultRun } from './support/scenario.js';

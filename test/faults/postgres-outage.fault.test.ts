@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRecorder, isOk, type Sample } from './support/client.js';
+import { waitForProjections } from './support/inspect.js';
 import { durations } from './support/report.js';
 import { reportAndAssert, settleAndCheck, startFaultRun, startLoad, type FaultRun } from './support/scenario.js';
-import { waitForProjections } from './support/settle.js';
 
 const OUTAGE_MS = 15_000;
 

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isOk } from './support/client.js';
+import { isOk, registerUsers, type User } from './support/client.js';
 import { runWriteReadPairs, type PairResult } from './support/pairs.js';
-import { canStartRedis, NO_REDIS_SERVER } from './support/redis.js';
 import { durations, printReport } from './support/report.js';
 import { reportAndAssert, settleAndCheck, startFaultRun, type FaultRun } from './support/scenario.js';
-import { registerUsers, type User } from './support/users.js';
+import { canStartRedis, NO_REDIS_SERVER } from './support/services.js';
 import type { WriteRecord } from './support/writers.js';
 
 const PAIRS = 1000;

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnCli } from './support/cli.js';
 import { reportAndAssert, settleAndCheck, startFaultRun, startLoad, type FaultRun } from './support/scenario.js';
+import { spawnCli } from './support/topology.js';
 
 const KILLS = 2;
 type RebuildLine = { event: 'progress' | 'done'; phase?: string; done?: number; total?: number; events?: number; resumedAt?: number | null; seconds?: number };

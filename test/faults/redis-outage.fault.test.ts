@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isOk } from './support/client.js';
-import { canStartRedis, NO_REDIS_SERVER } from './support/redis.js';
 import { durations } from './support/report.js';
 import { reportAndAssert, settleAndCheck, startFaultRun, startLoad, type FaultRun } from './support/scenario.js';
+import { canStartRedis, NO_REDIS_SERVER } from './support/services.js';
 
 const OUTAGE_MS = 20_000;
 const hasRedis = canStartRedis();

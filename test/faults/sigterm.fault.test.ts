@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isOk, versionOf, type Answer } from './support/client.js';
-import { liveLeasesOf, waitForLease } from './support/leases.js';
+import { liveLeasesOf, waitForLease } from './support/inspect.js';
 import { reportAndAssert, settleAndCheck, startFaultRun, startLoad, type FaultRun } from './support/scenario.js';
 import { LOCK_LEASE_MS } from './support/topology.js';
 import type { WriteRecord } from './support/writers.js';

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { versionOf, type Recorder } from './client.js';
-import type { User } from './users.js';
+import { versionOf, type Recorder, type User } from './client.js';
 import type { WriteRecord } from './writers.js';
 
 /** An acknowledged write and when another user first saw it in a list. */

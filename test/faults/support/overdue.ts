@@ -1,8 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import { randomBytes } from 'node:crypto';
-import { versionOf, type Recorder } from './client.js';
-import type { User } from './users.js';
+import { versionOf, type Recorder, type User } from './client.js';
 import type { WriteRecord } from './writers.js';
 
 /** Creates tasks due in the past, one every `everyMs`, spread over the users: each must be marked overdue exactly once. */

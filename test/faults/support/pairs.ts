@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { isOk, versionOf, type Answer, type Recorder } from './client.js';
-import type { User } from './users.js';
+import { isOk, versionOf, type Answer, type Recorder, type User } from './client.js';
 import type { WriteKind, WriteRecord } from './writers.js';
 
 /** The response header of a 2xx command that a client may send back on its reads. */

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isOk, type Recorder } from './client.js';
-import type { User } from './users.js';
+import { isOk, type Recorder, type User } from './client.js';
 
 const SORTS = ['createdAt', 'updatedAt', 'priority', 'title'] as const;
 

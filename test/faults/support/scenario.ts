@@ -1,14 +1,12 @@
 import { expect } from 'vitest';
-import { createRecorder, type Recorder } from './client.js';
+import { createRecorder, type Recorder, registerUsers, type User } from './client.js';
+import { auditVerify, waitForProjections } from './inspect.js';
 import { checkWrites, expectedTasks, readLog } from './log.js';
-import { startPrivatePostgres, type PrivatePostgres } from './postgres.js';
 import { startReaders } from './readers.js';
-import { startPrivateRedis, type PrivateRedis } from './redis.js';
 import { durations, printReport, summarize, summaryLines, type Summary } from './report.js';
-import { auditVerify, waitForProjections } from './settle.js';
+import { startPrivatePostgres, type PrivatePostgres, startPrivateRedis, type PrivateRedis } from './services.js';
 import { checkStaleReads } from './staleness.js';
 import { startTopology, type NodeSpec, type Topology } from './topology.js';
-import { registerUsers, type User } from './users.js';
 import { startWriters, type WriteRecord, type WriterOptions } from './writers.js';
 
 export type FaultRun = Readonly<{

@@ -1,6 +1,5 @@
-import { versionOf, type Recorder } from './client.js';
+import { versionOf, type Recorder, type User } from './client.js';
 import type { ExpectedTask } from './log.js';
-import type { User } from './users.js';
 
 type Instance = Readonly<{ name: string; url: string }>;
 

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isOk, versionOf, type Answer, type Recorder, type RequestSpec } from './client.js';
-import type { User } from './users.js';
+import { isOk, versionOf, type Answer, type Recorder, type RequestSpec, type User } from './client.js';
 
 export type WriteKind = 'create' | 'patch' | 'delete' | 'batch-complete' | 'batch-delete';
 

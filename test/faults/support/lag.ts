@@ -20,6 +20,7 @@ export const startLagProbe = (options: { recorder: Recorder; base: string; write
   const records: WriteRecord[] = [];
   let stopping = false;
   let abandoned = false;
+  const reading: Promise<unknown>[] = [];
 
   const writing = (async () => {
     const ids: string[] = [];
@@ -45,8 +46,9 @@ export const startLagProbe = (options: { recorder: Recorder; base: string; write
         sightings.push({ id: a.body.id, version: record.version!, ackAt: a.sample.doneAt, seenAt: null });
       }
       // Two own reads per write: with the proxy's turns per client, they land on both instances.
-      await recorder.send(base, { path: '/tasks?limit=10&sortBy=updatedAt', token: writer.token, op: 'own list' });
-      if (record.taskId) await recorder.send(base, { path: `/tasks/${record.taskId}`, token: writer.token, op: 'own task' });
+      // Not awaited, so that a read kept waiting does not slow the writes down.
+      reading.push(recorder.send(base, { path: '/tasks?limit=10&sortBy=updatedAt', token: writer.token, op: 'own list' }));
+      if (record.taskId) reading.push(recorder.send(base, { path: `/tasks/${record.taskId}`, token: writer.token, op: 'own task' }));
       await sleep(options.writeEveryMs ?? 100);
     }
   })();
@@ -68,6 +70,7 @@ export const startLagProbe = (options: { recorder: Recorder; base: string; write
     stop: async (timeoutMs = 60_000) => {
       stopping = true;
       await writing;
+      await Promise.all(reading);
       await Promise.race([observing, sleep(timeoutMs)]);
       abandoned = true;
       await observing;

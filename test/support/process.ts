@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
-const CLI = ['--import', 'tsx', 'src/cli/index.ts'];
+export const CLI = ['--import', 'tsx', 'src/cli/index.ts'];
 
 /** The environment of a new user: nothing of ours set, except what the test passes. */
 export const cleanEnv = (extra: Record<string, string>) => {

@@ -15,6 +15,12 @@ export type RunningServer = Readonly<{
 
 /** Time kept, out of the grace period, for stopping projections and locks after HTTP has drained. */
 const CLOSE_RESERVE_MS = 2000;
+/**
+ * How long a draining server still accepts connections (answering each with `Connection: close`,
+ * and readiness 503) before it stops listening: connections a balancer or client opened just
+ * before the signal, still in the listen backlog, would otherwise be reset.
+ */
+const ACCEPT_WHILE_DRAINING_MS = 1000;
 
 const listen = (server: Server, port: number) =>
   new Promise<number>((resolve, reject) => {
@@ -43,12 +49,16 @@ const drainableServer = (handler: RequestListener) => {
       const cut = setTimeout(() => server.closeAllConnections(), deadlineMs);
       // A response that went out before the drain began leaves its connection idle: close those as they appear.
       const sweep = setInterval(() => server.closeIdleConnections(), 100);
-      server.close(() => {
-        clearTimeout(cut);
-        clearInterval(sweep);
-        resolve();
-      });
       server.closeIdleConnections();
+      setTimeout(
+        () =>
+          server.close(() => {
+            clearTimeout(cut);
+            clearInterval(sweep);
+            resolve();
+          }),
+        Math.min(ACCEPT_WHILE_DRAINING_MS, deadlineMs / 4),
+      );
     });
   return { server, drain };
 };

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -208,7 +208,8 @@ export const compose = async (
   // What this instance learns of the tasks projection's position tells the cache what fresh loads reflect.
   const watermarks = createProjectionWatermarks(knex, { onKnown: (name, at) => name === 'tasks' && cache.observed(at) });
   const durablePositions = createPostgresWritePositions(knex);
-  const instances = hasRole(role, 'api') ? createInstanceRegistry(knex, instanceId, { onAlone: () => readYourWrites.adopt() }) : null;
+  // Registered under a name of its own, even where two instances were given the same INSTANCE_ID.
+  const instances = hasRole(role, 'api') ? createInstanceRegistry(knex, `${instanceId}#${randomUUID().slice(0, 8)}`, { onAlone: () => readYourWrites.adopt() }) : null;
   const readYourWrites = createReadYourWrites({
     watermarks,
     positions: redis ? createRedisWritePositions(redis, durablePositions) : durablePositions,
@@ -219,7 +220,9 @@ export const compose = async (
   const ownReads = consistency(readYourWrites, createConsistencyTokens(database.jwtSecret));
   const observe = (type: string, outcome: string) => metrics.commands.inc({ type, outcome });
   const tasks = taskCommands({ eventStore, observe });
-  const users = userCommands({ eventStore, observe });
+  // An instance alone in its cluster keeps the roster it read until it changes a role itself.
+  const roles = createRoleLookup(eventStore, instances ?? undefined);
+  const users = userCommands({ eventStore, observe, onRolesChanged: roles.forget });
   const tokens = createTokenService({
     knex,
     secret: database.jwtSecret,
@@ -309,7 +312,7 @@ export const compose = async (
       healthRoutes({ knex, eventStore, redis, projections: () => [...projectionRunners.values()], locks: () => exclusive, queue }),
       authRoutes({ eventStore, users, tokens, consistency: ownReads, now, limits }),
     ],
-    authenticate: createAuthenticate(database.jwtSecret, createRoleLookup(eventStore)),
+    authenticate: createAuthenticate(database.jwtSecret, roles),
     beforeAuthentication: [limits.anonymous],
     protectedMiddleware: [limits.api, idempotency(knex, now)],
     protectedRoutes: [

@@ -50,7 +50,7 @@ export const rosterDecider: Decider<ChangeUserRole, RoleEvent, RosterState> = {
 
 export type Registration = Readonly<{ email: string; name: string; password: string }>;
 
-export const userCommands = (deps: CommandDeps) => {
+export const userCommands = (deps: CommandDeps & { onRolesChanged?: () => void }) => {
   const { eventStore } = deps;
 
   return {
@@ -77,7 +77,12 @@ export const userCommands = (deps: CommandDeps) => {
 
     async changeRole(userId: string, role: Role, options: CommandOptions) {
       if (!(await findUserInLog(eventStore, userId))) throw new NotFoundError('User not found', 'USER_NOT_FOUND');
-      return handleCommand(deps, rosterDecider, ROLES_STREAM_ID, { type: 'ChangeUserRole', data: { userId, role } }, options);
+      try {
+        return await handleCommand(deps, rosterDecider, ROLES_STREAM_ID, { type: 'ChangeUserRole', data: { userId, role } }, options);
+      } finally {
+        // Whatever the outcome, a roster remembered from before must not answer the next request.
+        deps.onRolesChanged?.();
+      }
     },
   };
 };

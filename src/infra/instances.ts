@@ -18,6 +18,7 @@ export const createInstanceRegistry = (knex: Knex, instanceId: string, { onAlone
   let othersSeen: number | null = null;
   let seenAt = -Infinity;
   let alone = false;
+  let aloneSince = Infinity;
   let writableAt: Promise<void> | null = null;
   let stopped = false;
 
@@ -32,10 +33,14 @@ export const createInstanceRegistry = (knex: Knex, instanceId: string, { onAlone
     const others = rows[0]?.others ?? 1;
     writableAt ??= others > 0 ? new Promise((resolve) => setTimeout(resolve, NEWCOMER_WAIT_MS).unref()) : Promise.resolve();
     if (others === 0 && !alone) {
+      aloneSince = performance.now();
       await onAlone();
       alone = true;
     }
-    if (others > 0) alone = false;
+    if (others > 0) {
+      alone = false;
+      aloneSince = Infinity;
+    }
     othersSeen = others;
     seenAt = performance.now();
   };
@@ -47,6 +52,7 @@ export const createInstanceRegistry = (knex: Knex, instanceId: string, { onAlone
       await beat();
     } catch {
       alone = false;
+      aloneSince = Infinity;
     } finally {
       beating = false;
     }
@@ -61,6 +67,8 @@ export const createInstanceRegistry = (knex: Knex, instanceId: string, { onAlone
   return {
     /** True while a recent heartbeat saw no other API instance alive. */
     alone: () => alone && othersSeen === 0 && performance.now() - seenAt < TRUST_MS && !stopped,
+    /** When this instance last became alone (performance.now()); Infinity while it is not. */
+    aloneSince: () => aloneSince,
     /** Resolves once this instance may answer writes (a newcomer waits until the others know it). */
     async writable() {
       await started;

@@ -33,14 +33,28 @@ export const findUserInLog = async (eventStore: EventStore, userId: string): Pro
 const readRoster = (eventStore: EventStore) =>
   foldStream<RoleEvent, ReturnType<typeof initialRoster>>(eventStore, ROLES_STREAM_ID, evolveRoster, initialRoster());
 
+/** Whether this instance sees every role change itself (it is the only API instance), and since when. */
+export type RosterTrust = Readonly<{ alone: () => boolean; aloneSince: () => number }>;
+
 /**
- * The current role of a user, read from the roster in the log at every call, never remembered:
- * a demotion takes effect on the next request, on every instance.
+ * The current role of a user, from the roster in the log: a demotion takes effect on the next
+ * request, on every instance. In a cluster the roster is read at every call; an instance alone in
+ * it sees every role change itself, so it keeps the roster it read since it became alone until
+ * it changes a role (`forget`).
  */
-export const createRoleLookup =
-  (eventStore: EventStore) =>
-  async (userId: string): Promise<Role> =>
-    roleOf(await readRoster(eventStore), userId);
+export const createRoleLookup = (eventStore: EventStore, trust?: RosterTrust) => {
+  let kept: { roster: ReturnType<typeof readRoster>; readAt: number } | null = null;
+  const lookup = async (userId: string): Promise<Role> => {
+    if (!trust?.alone()) return roleOf(await readRoster(eventStore), userId);
+    if (!kept || kept.readAt < trust.aloneSince()) {
+      const roster = readRoster(eventStore);
+      kept = { roster, readAt: performance.now() };
+      roster.catch(() => (kept = null));
+    }
+    return roleOf(await kept.roster, userId);
+  };
+  return Object.assign(lookup, { forget: () => void (kept = null) });
+};
 
 export const findAccount = async (eventStore: EventStore, userId: string): Promise<Account | null> => {
   const [user, roster] = await Promise.all([findUserInLog(eventStore, userId), readRoster(eventStore)]);

@@ -1,9 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { taskCommands } from '../../src/commands/tasks.js';
-import { userCommands } from '../../src/commands/users.js';
-import { SYSTEM } from '../../src/domain/actor.js';
-import type { LogPosition } from '../../src/domain/event.js';
 import * as countsMigration from '../../src/infra/db/migrations/010_projection_failures_and_counts.js';
 import { createPgPool } from '../../src/infra/db/knex.js';
 import { createPostgresEventStore } from '../../src/infra/eventstore/postgres.js';
@@ -14,7 +10,8 @@ import { commitBatch, readCheckpoint } from '../../src/projections/checkpoints.j
 import { createProjectionWatermarks, runProjection } from '../../src/projections/runtime.js';
 import { tasksProjection } from '../../src/projections/tasks.js';
 import { USERS_TABLE, usersProjectionFor } from '../../src/projections/users.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import type { TestDatabase } from '../support/database.js';
+import { closeEventLog, logHead, openEventLog, systemOptions } from '../support/eventLog.js';
 
 // Each projection counts, per bucket of the log, the events it consumed, in the statement that
 // moves its checkpoint; the reconciler compares that with the log and raises "caught up but
@@ -26,13 +23,10 @@ describe('completeness: counts of consumed events against the log', () => {
   let eventStore: ReturnType<typeof createPostgresEventStore>;
   let tasks: ReturnType<typeof taskCommands>;
   let owner: string;
-  const context = () => ({ context: { now: new Date().toISOString(), actor: SYSTEM }, correlationId: randomUUID() });
+  const context = () => systemOptions();
   const check = (options: { names?: string[]; full?: boolean } = {}) => checkCompleteness({ knex: db.knex, countLog: countLogInPostgres }, { names: ['tasks', 'users'], ...options });
   const findingOf = async (name: string, options: { full?: boolean } = {}) => (await check({ names: [name], ...options }))[0]!;
-  const head = async (): Promise<LogPosition> => {
-    const row = await db.knex('events').select(db.knex.raw('transaction_id::text AS tx'), 'global_position').orderByRaw('transaction_id DESC, global_position DESC').first();
-    return { tx: BigInt(row.tx), pos: BigInt(row.global_position) };
-  };
+  const head = () => logHead({ db });
   const eventCount = async () => Number((await db.knex('events').count<{ count: string }[]>({ count: '*' }))[0]!.count);
 
   /** Runs both read models to the head of the log, in small batches so most of the users' batches move lazily. */
@@ -45,26 +39,14 @@ describe('completeness: counts of consumed events against the log', () => {
   };
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    pool = createPgPool(db.url);
-    eventStore = createPostgresEventStore(pool, db.url);
-    tasks = taskCommands({ eventStore });
-    const registered = await userCommands({ eventStore }).register(
-      { email: 'owner@test.example', name: 'Owner', password: 'long enough' },
-      { now: new Date().toISOString(), correlationId: 'test' },
-    );
-    owner = registered.state.kind === 'registered' ? registered.state.user.id : '';
+    ({ db, pool, eventStore, tasks, owner } = await openEventLog());
     for (let i = 0; i < 20; i++) {
       const created = await tasks.create({ title: `task ${i}`, userId: owner }, context());
       if (i % 2) await tasks.update((created.state as { task: { id: string } }).task.id, { status: 'COMPLETED' }, context());
     }
     await catchUp();
   }, 60_000);
-  afterAll(async () => {
-    await eventStore.close();
-    await pool.end();
-    await db.drop();
-  });
+  afterAll(() => closeEventLog({ db, pool, eventStore }));
 
   it('match the log after the projections ran, lazily moved batches included, by either log counter', async () => {
     const total = await eventCount();

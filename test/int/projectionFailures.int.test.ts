@@ -3,9 +3,7 @@ import { Writable } from 'node:stream';
 import winston from 'winston';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { taskCommands } from '../../src/commands/tasks.js';
-import { userCommands } from '../../src/commands/users.js';
 import { SYSTEM } from '../../src/domain/actor.js';
-import type { LogPosition } from '../../src/domain/event.js';
 import { createKnex, createPgPool } from '../../src/infra/db/knex.js';
 import { migrateToLatest } from '../../src/infra/db/migrate.js';
 import { createJobQueue } from '../../src/infra/queue/jobQueue.js';
@@ -21,6 +19,7 @@ import { createProjectionWatermarks, runProjection } from '../../src/projections
 import { tasksProjection } from '../../src/projections/tasks.js';
 import { silentLogger } from '../../src/infra/logger.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { closeEventLog, logHead, openEventLog, registerOwner, systemOptions } from '../support/eventLog.js';
 import { startOutagePostgres } from '../support/outagePostgres.js';
 import { eventually } from '../support/process.js';
 import { hasRedisServer, startRedisServer } from '../support/redis.js';
@@ -41,41 +40,22 @@ const capturingLogger = () => {
   return { lines, logger: winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] }) };
 };
 
-const registerOwner = async (eventStore: ReturnType<typeof createPostgresEventStore>) => {
-  const registered = await userCommands({ eventStore }).register(
-    { email: `owner-${randomUUID()}@test.example`, name: 'Owner', password: 'long enough' },
-    { now: new Date().toISOString(), correlationId: 'test' },
-  );
-  return registered.state.kind === 'registered' ? registered.state.user.id : '';
-};
-
 describe('a projection that fails on one event', () => {
   let db: TestDatabase;
   let pool: ReturnType<typeof createPgPool>;
   let eventStore: ReturnType<typeof createPostgresEventStore>;
   let tasks: ReturnType<typeof taskCommands>;
   let owner: string;
-  const context = () => ({ context: { now: new Date().toISOString(), actor: SYSTEM }, correlationId: randomUUID() });
+  const context = () => systemOptions();
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    pool = createPgPool(db.url);
-    eventStore = createPostgresEventStore(pool, db.url);
-    tasks = taskCommands({ eventStore });
-    owner = await registerOwner(eventStore);
+    ({ db, pool, eventStore, tasks, owner } = await openEventLog());
   });
-  afterAll(async () => {
-    await eventStore.close();
-    await pool.end();
-    await db.drop();
-  });
+  afterAll(() => closeEventLog({ db, pool, eventStore }));
 
   const createTask = async (title: string) => ((await tasks.create({ title, userId: owner }, context())).state as { task: { id: string } }).task.id;
   const titles = async () => (await db.knex('tasks').orderBy('title').select('title')).map((r) => r.title as string);
-  const head = async (): Promise<LogPosition> => {
-    const row = await db.knex('events').select(db.knex.raw('transaction_id::text AS tx'), 'global_position').orderByRaw('transaction_id DESC, global_position DESC').first();
-    return { tx: BigInt(row.tx), pos: BigInt(row.global_position) };
-  };
+  const head = () => logHead({ db });
 
   /** A TaskCreated the tasks table cannot store (no title), appended as any event is. */
   const appendUnstorable = async () => {

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { taskCommands } from '../../src/commands/tasks.js';
-import { userCommands } from '../../src/commands/users.js';
 import { SYSTEM, type CommandContext } from '../../src/domain/actor.js';
 import { createPgPool } from '../../src/infra/db/knex.js';
 import { createPostgresEventStore } from '../../src/infra/eventstore/postgres.js';
@@ -12,7 +11,8 @@ import { retryProjection } from '../../src/operations/repair.js';
 import { createProjectionWatermarks, runProjection } from '../../src/projections/runtime.js';
 import { tasksProjection } from '../../src/projections/tasks.js';
 import { getTaskStats, listTasks } from '../../src/queries/tasks.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import type { TestDatabase } from '../support/database.js';
+import { closeEventLog, openEventLog } from '../support/eventLog.js';
 import { eventually } from '../support/process.js';
 
 const admin: CommandContext = { now: new Date().toISOString(), actor: SYSTEM };
@@ -28,21 +28,9 @@ describe('projections', () => {
   const logger = silentLogger();
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    pool = createPgPool(db.url);
-    eventStore = createPostgresEventStore(pool, db.url);
-    tasks = taskCommands({ eventStore });
-    const registered = await userCommands({ eventStore }).register(
-      { email: 'owner@test.example', name: 'Owner', password: 'long enough' },
-      { now: new Date().toISOString(), correlationId: 'test' },
-    );
-    owner = registered.state.kind === 'registered' ? registered.state.user.id : '';
+    ({ db, pool, eventStore, tasks, owner } = await openEventLog());
   });
-  afterAll(async () => {
-    await eventStore.close();
-    await pool.end();
-    await db.drop();
-  });
+  afterAll(() => closeEventLog({ db, pool, eventStore }));
 
   const createTask = async (title: string, extra: Record<string, unknown> = {}) =>
     (await tasks.create({ title, userId: owner, ...extra }, options())).state as { kind: 'active'; task: { id: string } };

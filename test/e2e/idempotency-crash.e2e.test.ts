@@ -107,7 +107,7 @@ describe('Idempotency-Key across a SIGKILL (e2e, real processes)', () => {
     // Exactly one command per key in the log.
     const created = await countBy('TaskCreated', "data->>'title'", requests.slice(0, 60).map((r) => (r.body as { title: string }).title));
     expect(created).toEqual(Array(60).fill(1));
-    for (const { request, retry } of outcomes.slice(0, 60))
+    for (const { retry } of outcomes.slice(0, 60))
       expect(await db.knex('events').where({ type: 'TaskCreated', stream_id: `task-${JSON.parse(retry.body).id}` }).count<{ count: string }[]>('* as count')).toEqual([{ count: '1' }]);
     const streams = (ids: string[]) => ids.map((id) => `task-${id}`);
     expect(await countBy('TaskDeleted', 'stream_id', streams(targets.slice(0, 20)))).toEqual(Array(20).fill(1));

@@ -14,7 +14,9 @@ import { createRunnerHealth, errorMessage } from './runnerHealth.js';
 export type { ProjectionState } from './runnerHealth.js';
 
 const IDLE_POLL_MS = 1000;
+/** A read held back by an append in flight is tried again soon, then less often while it stays held (an append's commit wakes the runner anyway). */
 const BLOCKED_RETRY_MS = 3;
+const BLOCKED_RETRY_MAX_MS = 50;
 /** Tries of a batch that fails (not for want of a dependency) before its failing event is looked for. */
 const BATCH_ATTEMPTS = 3;
 const BATCH_RETRY_MS = 100;
@@ -211,13 +213,15 @@ export const runProjection = (deps: ProjectorDeps, projection: Projection, signa
     const cursor = await openCursor(knex, name);
     const parked = await readParkedEventIds(knex, name);
     watermarks.advanced(name, cursor.at);
+    let heldBack = 0;
     while (running()) {
       const { events, blocked } = await eventStore.readAll({ after: cursor.at, limit: batchSize });
+      heldBack = blocked && events.length === 0 ? heldBack + 1 : 0;
       if (events.length === 0) {
         // Drained: store a checkpoint moved in memory.
         await cursor.commit([], NOTHING_TO_WRITE);
         await health.live();
-        await wakeUp.wait(blocked ? BLOCKED_RETRY_MS : IDLE_POLL_MS);
+        await wakeUp.wait(blocked ? Math.min(BLOCKED_RETRY_MS * 2 ** (heldBack - 1), BLOCKED_RETRY_MAX_MS) : IDLE_POLL_MS);
         continue;
       }
       deps.onBatch?.(name, events.length);

@@ -122,6 +122,11 @@ export const eventStoreContract = (name: string, setup: () => Promise<EventStore
       expect((await readAllAfter(store, after.at(-1)!.position))).toEqual([]);
     });
 
+    it('reports no append in flight once appends have ended', async () => {
+      await store.appendToStream(stream(), [newEvent('A')], { expectedVersion: 0 });
+      expect(await store.oldestAppendInFlight()).toBeNull();
+    });
+
     it('wakes subscribers when events are appended', async () => {
       const woken = new Promise<void>((resolve) => {
         const off = store.onAppend(() => {

@@ -51,6 +51,11 @@ export const compareLogPositions = (a: LogPosition, b: LogPosition): number =>
 
 export const LOG_START: LogPosition = { tx: 0n, pos: 0n };
 
+export const laterPosition = (a: LogPosition, b: LogPosition): LogPosition => (compareLogPositions(a, b) >= 0 ? a : b);
+
 /** The latest of some positions (null when none is given). */
 export const latestPosition = (...positions: readonly (LogPosition | null | undefined)[]): LogPosition | null =>
-  positions.reduce<LogPosition | null>((a, b) => (!b ? a : !a || compareLogPositions(b, a) > 0 ? b : a), null);
+  positions.reduce<LogPosition | null>((a, b) => (!b ? a : !a ? b : laterPosition(a, b)), null);
+
+/** A position as PostgreSQL returns it (bigint and xid8 columns come back as text). */
+export const positionOf = (row: Readonly<{ tx: string | bigint; pos: string | bigint }>): LogPosition => ({ tx: BigInt(row.tx), pos: BigInt(row.pos) });

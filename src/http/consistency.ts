@@ -5,7 +5,7 @@ import type { LogPosition } from '../domain/event.js';
 import type { ReadYourWrites } from '../queries/readYourWrites.js';
 import { actorOf } from './context.js';
 
-export const CONSISTENCY_HEADER = 'Consistency-Token';
+const CONSISTENCY_HEADER = 'Consistency-Token';
 
 const invalid = () =>
   new ValidationError('Invalid Consistency-Token', [{ field: CONSISTENCY_HEADER, message: 'must be a token this service answered a command with' }], 'INVALID_CONSISTENCY_TOKEN');

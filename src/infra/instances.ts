@@ -15,9 +15,8 @@ const NEWCOMER_WAIT_MS = 2500;
  * this instance becomes alone (to take over what the others left).
  */
 export const createInstanceRegistry = (knex: Knex, instanceId: string, { onAlone }: { onAlone: () => Promise<void> }) => {
-  let othersSeen: number | null = null;
   let seenAt = -Infinity;
-  let alone = false;
+  /** When the heartbeats began to see no other instance (performance.now()); Infinity while others are there. */
   let aloneSince = Infinity;
   let writableAt: Promise<void> | null = null;
   let stopped = false;
@@ -32,16 +31,11 @@ export const createInstanceRegistry = (knex: Knex, instanceId: string, { onAlone
     );
     const others = rows[0]?.others ?? 1;
     writableAt ??= others > 0 ? new Promise((resolve) => setTimeout(resolve, NEWCOMER_WAIT_MS).unref()) : Promise.resolve();
-    if (others === 0 && !alone) {
-      aloneSince = performance.now();
+    if (others > 0) aloneSince = Infinity;
+    else if (aloneSince === Infinity) {
       await onAlone();
-      alone = true;
+      aloneSince = performance.now();
     }
-    if (others > 0) {
-      alone = false;
-      aloneSince = Infinity;
-    }
-    othersSeen = others;
     seenAt = performance.now();
   };
   let beating = false;
@@ -51,7 +45,6 @@ export const createInstanceRegistry = (knex: Knex, instanceId: string, { onAlone
     try {
       await beat();
     } catch {
-      alone = false;
       aloneSince = Infinity;
     } finally {
       beating = false;
@@ -66,7 +59,7 @@ export const createInstanceRegistry = (knex: Knex, instanceId: string, { onAlone
 
   return {
     /** True while a recent heartbeat saw no other API instance alive. */
-    alone: () => alone && othersSeen === 0 && performance.now() - seenAt < TRUST_MS && !stopped,
+    alone: () => aloneSince !== Infinity && performance.now() - seenAt < TRUST_MS && !stopped,
     /** When this instance last became alone (performance.now()); Infinity while it is not. */
     aloneSince: () => aloneSince,
     /** Resolves once this instance may answer writes (a newcomer waits until the others know it). */

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { compareLogPositions, type LogPosition } from '../domain/event.js';
+import { compareLogPositions, positionOf, type LogPosition } from '../domain/event.js';
 import type { EventStore } from '../infra/eventstore/eventStore.js';
 import type { Logger } from '../infra/logger.js';
 import { findCheckpointDetails, formatPosition } from '../projections/checkpoints.js';
@@ -69,7 +69,7 @@ type FindingRow = { projection: string; checked_at: Date; tx: string; pos: strin
 const toFinding = (row: FindingRow): CompletenessFinding => ({
   projection: row.projection,
   checkedAt: new Date(row.checked_at).toISOString(),
-  checkpoint: formatPosition({ tx: BigInt(row.tx), pos: BigInt(row.pos) }),
+  checkpoint: formatPosition(positionOf(row)),
   missing: Number(row.missing),
   doubled: Number(row.doubled),
   buckets: row.buckets,

@@ -1,14 +1,12 @@
 import type { Knex } from 'knex';
 import { LOG_START, type LogPosition } from '../domain/event.js';
-import type { EventStore } from '../infra/eventstore/eventStore.js';
+import type { AppendInFlight, EventStore } from '../infra/eventstore/eventStore.js';
 import { readLeaseRecords, type LeaseRecord } from '../infra/lock/lock.js';
 import { formatPosition, readCheckpointDetails, rebuildCheckpointName } from '../projections/checkpoints.js';
 import type { BucketDifference } from '../projections/completeness.js';
 import { readFailures, readParkedEvents, type FailedEvent, type ParkedEvent, type ProjectionFailure } from '../projections/failures.js';
 import { describeFinding, readCompletenessFindings, type CompletenessFinding } from './completeness.js';
 import { PROJECTION_NAMES, SUBSCRIPTIONS } from './projections.js';
-
-export { formatPosition };
 
 /**
  * `failed`: stopped on an event it cannot apply, until `projections retry` or `park`.
@@ -125,6 +123,16 @@ export const projectionStatus = async ({ knex, eventStore, now = () => new Date(
       };
     }),
   );
+};
+
+export type AppendWithAge = AppendInFlight & Readonly<{ ageSeconds: number }>;
+
+/** The oldest append in flight with its age, or null: every gap-safe reader waits for it to end. */
+export const oldestAppendInFlight = async (eventStore: EventStore, now = () => new Date()): Promise<AppendWithAge | null> => {
+  const oldest = await eventStore.oldestAppendInFlight();
+  if (!oldest) return null;
+  const ageSeconds = oldest.startedAt ? Math.max(0, (now().getTime() - Date.parse(oldest.startedAt)) / 1000) : 0;
+  return { ...oldest, ageSeconds: Math.round(ageSeconds * 10) / 10 };
 };
 
 /** What an operator must look at, one line each: failures and incomplete projections. */

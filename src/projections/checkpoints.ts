@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { LOG_START, type LogPosition } from '../domain/event.js';
+import { LOG_START, positionOf, type LogPosition } from '../domain/event.js';
 import { COMPLETENESS_TABLE, COUNTS_TABLE, countsStatement, type BucketCounts } from './completeness.js';
 import { FAILURES_TABLE } from './failures.js';
 import { NOTHING_TO_WRITE, WHEN_CHECKPOINT_MOVED, type BatchWrite, type Statement } from './projection.js';
@@ -9,8 +9,6 @@ export const CHECKPOINTS_TABLE = 'projection_checkpoints';
 type CheckpointRow = { name: string; tx: string; pos: string; updated_at: Date };
 
 export const formatPosition = (at: LogPosition) => `${at.tx}/${at.pos}`;
-
-const toPosition = (row: Pick<CheckpointRow, 'tx' | 'pos'>): LogPosition => ({ tx: BigInt(row.tx), pos: BigInt(row.pos) });
 
 /** Another process moved the checkpoint under us: this runner no longer owns the projection. */
 export class CheckpointMovedError extends Error {
@@ -26,7 +24,7 @@ export const readCheckpoint = async (knex: Knex, name: string): Promise<LogPosit
 
 export const readCheckpoints = async (knex: Knex): Promise<Map<string, LogPosition>> => {
   const rows = await knex<CheckpointRow>(CHECKPOINTS_TABLE).select('name', 'tx', 'pos');
-  return new Map(rows.map((row) => [row.name, toPosition(row)]));
+  return new Map(rows.map((row) => [row.name, positionOf(row)]));
 };
 
 /** A NOTIFY sent by the commit itself: it reaches listeners exactly when the batch commits, crash or not. */
@@ -90,8 +88,8 @@ type DetailsRow = CheckpointRow & { counted_after_tx: string; counted_after_pos:
 
 const toDetails = (row: DetailsRow): CheckpointDetails => ({
   name: row.name,
-  position: toPosition(row),
-  countedAfter: toPosition({ tx: row.counted_after_tx, pos: row.counted_after_pos }),
+  position: positionOf(row),
+  countedAfter: positionOf({ tx: row.counted_after_tx, pos: row.counted_after_pos }),
   updatedAt: new Date(row.updated_at).toISOString(),
   lastError: row.last_error,
   lastErrorAt: row.last_error_at ? new Date(row.last_error_at).toISOString() : null,
@@ -112,7 +110,7 @@ export const rebuildCheckpointName = (name: string) => `${name}@rebuild`;
 
 export const findCheckpoint = async (knex: Knex, name: string): Promise<LogPosition | null> => {
   const row = await knex<CheckpointRow>(CHECKPOINTS_TABLE).where({ name }).first();
-  return row ? toPosition(row) : null;
+  return row ? positionOf(row) : null;
 };
 
 /** A rebuild starts from the start of the log, with no counts. */

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { LogPosition, RecordedEvent } from '../domain/event.js';
+import { positionOf, type LogPosition, type RecordedEvent } from '../domain/event.js';
 
 // A projection that cannot apply an event stops on it, and says so in the database, so every
 // process (the CLI, /health on any instance) sees the same; an operator retries it or parks the
@@ -39,7 +39,7 @@ export const eventColumns = (event: FailedEvent): EventColumns => ({
 
 const toFailedEvent = (row: EventColumns): FailedEvent => ({
   eventId: row.event_id,
-  position: { tx: BigInt(row.tx), pos: BigInt(row.pos) },
+  position: positionOf(row),
   streamId: row.stream_id,
   streamVersion: row.stream_version,
   type: row.event_type,

@@ -1,11 +1,11 @@
 import type { Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
-import type { AppendInFlight, EventStore } from '../../infra/eventstore/eventStore.js';
+import type { EventStore } from '../../infra/eventstore/eventStore.js';
 import type { ExclusiveRunner } from '../../infra/lock/exclusive.js';
 import { readLeaseRecords } from '../../infra/lock/lock.js';
 import type { JobQueue } from '../../infra/queue/jobQueue.js';
-import { projectionStatus, statusProblems } from '../../operations/status.js';
+import { oldestAppendInFlight, projectionStatus, statusProblems, type AppendWithAge } from '../../operations/status.js';
 import type { ProjectionRunner } from '../../projections/runtime.js';
 
 export type HealthDeps = Readonly<{
@@ -37,17 +37,9 @@ const timed = async (check: () => Promise<unknown>) => {
 };
 
 /** An append in flight longer than this holds every projection back: /health names it. */
-export const SLOW_APPEND_SECONDS = 5;
+const SLOW_APPEND_SECONDS = 5;
 
-/** The oldest append in flight, with its age (the metric reads it too). */
-export const oldestAppendInFlight = async (eventStore: EventStore) => {
-  const oldest = await eventStore.oldestAppendInFlight();
-  if (!oldest) return null;
-  const ageSeconds = oldest.startedAt ? Math.max(0, (Date.now() - Date.parse(oldest.startedAt)) / 1000) : 0;
-  return { ...oldest, ageSeconds: Math.round(ageSeconds * 10) / 10 };
-};
-
-const slowAppendProblem = (append: AppendInFlight & { ageSeconds: number }) =>
+const slowAppendProblem = (append: AppendWithAge) =>
   `an append has been in flight for ${append.ageSeconds} s (transaction ${append.transactionId}` +
   `${append.pid ? `, pid ${append.pid}` : ''}${append.application ? `, ${append.application}` : ''}): every projection waits for it to end`;
 
@@ -74,7 +66,7 @@ export const healthRoutes = (deps: HealthDeps) => (router: Router) => {
     let locks: Record<string, unknown> = {};
     let queue: Record<string, number> | null = null;
     let problems: string[] = [];
-    let oldestAppend: (AppendInFlight & { ageSeconds: number }) | null = null;
+    let oldestAppend: AppendWithAge | null = null;
     if (postgres.status === 'up') {
       // The same status the CLI prints; a runner in this process adds its own state and error,
       // except that a failure on record is shown as such.

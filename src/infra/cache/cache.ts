@@ -1,4 +1,4 @@
-import { compareLogPositions, latestPosition, LOG_START, type LogPosition } from '../../domain/event.js';
+import { compareLogPositions, laterPosition, LOG_START, positionOf, type LogPosition } from '../../domain/event.js';
 
 /** What a fresh load is written under: the cache's epoch and the position its data reflects at least. */
 export type CacheStamp = Readonly<{ epoch: string; at: LogPosition }>;
@@ -33,14 +33,12 @@ export interface Cache {
 
 export const CACHE_TTL_SECONDS = 300;
 
-export const laterOf = (a: LogPosition, b: LogPosition): LogPosition => latestPosition(a, b)!;
-
 /** A position as text that sorts like the position (both parts zero-padded), for Redis and NOTIFY payloads. */
 export const positionKey = (at: LogPosition) => `${at.tx.toString().padStart(20, '0')}:${at.pos.toString().padStart(20, '0')}`;
 
 export const fromPositionKey = (key: string | null | undefined): LogPosition => {
   const match = key ? /^(\d{1,20}):(\d{1,20})$/.exec(key) : null;
-  return match ? { tx: BigInt(match[1]!), pos: BigInt(match[2]!) } : LOG_START;
+  return match ? positionOf({ tx: match[1]!, pos: match[2]! }) : LOG_START;
 };
 
 /**
@@ -59,7 +57,7 @@ export const cached = async <T>(
   if (found.hit && (atLeast === null || compareLogPositions(found.at, atLeast) >= 0)) return found.value as T;
   const value = await load();
   // The load began after `atLeast` was projected: its data reflects at least that.
-  const stamp = found.stamp && atLeast ? { ...found.stamp, at: laterOf(found.stamp.at, atLeast) } : found.stamp;
+  const stamp = found.stamp && atLeast ? { ...found.stamp, at: laterPosition(found.stamp.at, atLeast) } : found.stamp;
   if (stamp !== null && value !== null && value !== undefined) await cache.write(key, value, stamp);
   return value;
 };

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { LogPosition } from '../../domain/event.js';
+import { LOG_START, type LogPosition } from '../../domain/event.js';
 import { ALL_SCOPES, CACHE_TTL_SECONDS, fromPositionKey, positionKey, type Cache, type CacheStamp } from './cache.js';
 
 /** A committed change other instances must hear of: its scopes up to `to`, or everything (`to` null). */
@@ -35,7 +35,7 @@ export const createMemoryCache = (options: { maxEntries?: number; maxChars?: num
   /** The position of each scope's last change, oldest first (a Map keeps insertion order). */
   const changes = new Map<string, string>();
   /** Entries below it may depend on a change that was forgotten to bound memory. */
-  let floor = positionKey(fromPositionKey(null));
+  let floor = positionKey(LOG_START);
   /** Loads from now on reflect at least this. */
   let committedAt = floor;
   let epoch = 0;

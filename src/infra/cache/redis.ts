@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { CACHE_TTL_SECONDS, fromPositionKey, laterOf, positionKey, type Cache, type CacheStamp } from './cache.js';
-import type { LogPosition } from '../../domain/event.js';
+import { laterPosition, LOG_START, type LogPosition } from '../../domain/event.js';
+import { CACHE_TTL_SECONDS, fromPositionKey, positionKey, type Cache, type CacheStamp } from './cache.js';
 import { defineRaiseTo } from './raiseTo.js';
 
 /** Changes outlive every entry stamped before them, so a forgotten change can never let an old entry match. */
@@ -26,7 +26,7 @@ export const createRedisCache = (redis: Redis, { namespace = 'taskflow' }: { nam
   let misses = 0;
   let hadError = false;
   let epochOwed = false;
-  let known: LogPosition = fromPositionKey(null);
+  let known: LogPosition = LOG_START;
 
   const payEpoch = async () => {
     if (!epochOwed) return;
@@ -60,7 +60,7 @@ export const createRedisCache = (redis: Redis, { namespace = 'taskflow' }: { nam
       try {
         await payEpoch();
         const [entry, epoch, committed, ...changes] = await redis.mget(PREFIX + key, EPOCH, COMMITTED, ...scopes.map((s) => CHANGE + s));
-        const stamp: CacheStamp = { epoch: await currentEpoch(epoch ?? null), at: laterOf(known, fromPositionKey(committed)) };
+        const stamp: CacheStamp = { epoch: await currentEpoch(epoch ?? null), at: laterPosition(known, fromPositionKey(committed)) };
         if (entry) {
           const parsed = JSON.parse(entry) as StoredEntry;
           if (parsed.e === stamp.epoch && changes.every((at) => parsed.at >= (at ?? ''))) {
@@ -82,11 +82,11 @@ export const createRedisCache = (redis: Redis, { namespace = 'taskflow' }: { nam
     invalidate: (scopes, to) => (scopes.length ? recordChange(scopes, to) : Promise.resolve()),
     // Recorded again after the commit: a Redis that lost the first record in between has it now.
     async committed(scopes, to) {
-      known = laterOf(known, to);
+      known = laterPosition(known, to);
       await recordChange(scopes, to, [COMMITTED]);
     },
     observed(to) {
-      known = laterOf(known, to);
+      known = laterPosition(known, to);
     },
     async invalidateAll() {
       epochOwed = true;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { ConcurrencyError } from '../../domain/errors.js';
-import { compareLogPositions, type EventMetadata, type LogPosition, type RecordedEvent } from '../../domain/event.js';
+import { compareLogPositions, positionOf, type EventMetadata, type LogPosition, type RecordedEvent } from '../../domain/event.js';
 import { createAppendHorizon } from './appendHorizon.js';
 import type { AppendResult, EventStore, NewEvent, ReadAllResult, ReadStreamOptions } from './eventStore.js';
 
@@ -29,7 +29,7 @@ const toRecorded = (row: EventRow): RecordedEvent => ({
   data: row.data,
   streamId: row.stream_id,
   streamVersion: row.stream_version,
-  position: { tx: BigInt(row.tx), pos: BigInt(row.global_position) },
+  position: positionOf({ tx: row.tx, pos: row.global_position }),
   metadata: row.metadata,
 });
 
@@ -147,7 +147,7 @@ export const createPostgresEventStore = (pool: pg.Pool, connectionString: string
       const last = rows.reduce((a, b) => (a.stream_version > b.stream_version ? a : b));
       return {
         nextVersion: last.stream_version,
-        position: { tx: BigInt(last.tx), pos: BigInt(last.global_position) },
+        position: positionOf({ tx: last.tx, pos: last.global_position }),
       } satisfies AppendResult;
     },
 

@@ -1,10 +1,9 @@
 import type { Knex } from 'knex';
-import { compareLogPositions, type LogPosition } from '../../domain/event.js';
+import { compareLogPositions, positionOf, type LogPosition } from '../../domain/event.js';
 import type { WritePositions } from './positions.js';
 
 type Pending = { position: LogPosition; waiters: { resolve: () => void; reject: (error: unknown) => void }[] };
 
-const toPosition = (row: { tx: string; pos: string }): LogPosition => ({ tx: BigInt(row.tx), pos: BigInt(row.pos) });
 
 /**
  * Positions in PostgreSQL. Concurrent notes share one statement (the writes of one moment of the
@@ -46,7 +45,7 @@ export const createPostgresWritePositions = (knex: Knex): WritePositions => {
       const rows = await knex('user_write_positions')
         .whereIn('user_id', [...new Set(batch.map((l) => l.userId))])
         .select<{ user_id: string; tx: string; pos: string }[]>('user_id', 'tx', 'pos');
-      const found = new Map(rows.map((r) => [r.user_id, toPosition(r)]));
+      const found = new Map(rows.map((r) => [r.user_id, positionOf(r)]));
       for (const l of batch) l.resolve(found.get(l.userId) ?? null);
     } catch (error) {
       for (const l of batch) l.reject(error);
@@ -84,7 +83,7 @@ export const createPostgresWritePositions = (knex: Knex): WritePositions => {
       const rows = await knex('user_write_positions')
         .where('written_at', '>', knex.raw(`now() - make_interval(secs => ?)`, [seconds]))
         .select<{ user_id: string; tx: string; pos: string }[]>('user_id', 'tx', 'pos');
-      return new Map(rows.map((r) => [r.user_id, toPosition(r)]));
+      return new Map(rows.map((r) => [r.user_id, positionOf(r)]));
     },
   };
 };

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { LOG_START, type LogPosition } from '../../domain/event.js';
-import { ALL_SCOPES, CACHE_TTL_SECONDS, fromPositionKey, positionKey, type Cache, type CacheStamp } from './cache.js';
+import { ALL_SCOPES, CACHE_TTL_SECONDS, positionKey, type Cache, type CacheStamp } from './cache.js';
 
 /** A committed change other instances must hear of: its scopes up to `to`, or everything (`to` null). */
 export type CacheChange = Readonly<{ scopes: readonly string[]; to: LogPosition | null }>;
@@ -18,7 +18,8 @@ const MAX_GENERATIONS = 50_000;
 /** A bound in characters of JSON (about bytes): a count alone would let 10,000 large pages through. */
 const MAX_CHARS = 32 * 1024 * 1024;
 
-type Entry = { epoch: number; at: string; json: string };
+/** `at` as sortable text to compare, and as the position to hand back (parsed once, not per read). */
+type Entry = { epoch: number; at: string; position: LogPosition; json: string };
 
 /**
  * The in-process LRU cache of the embedded default. Positions are kept as sortable text
@@ -36,8 +37,9 @@ export const createMemoryCache = (options: { maxEntries?: number; maxChars?: num
   const changes = new Map<string, string>();
   /** Entries below it may depend on a change that was forgotten to bound memory. */
   let floor = positionKey(LOG_START);
-  /** Loads from now on reflect at least this. */
+  /** Loads from now on reflect at least this (as text, and as a position). */
   let committedAt = floor;
+  let committedPosition = LOG_START;
   let epoch = 0;
   let hits = 0;
   let misses = 0;
@@ -63,15 +65,20 @@ export const createMemoryCache = (options: { maxEntries?: number; maxChars?: num
       changes.delete(scope);
     }
   };
+  const observe = (to: LogPosition) => {
+    const at = positionKey(to);
+    if (at <= committedAt) return;
+    committedAt = at;
+    committedPosition = to;
+  };
+  const commit = (scopes: readonly string[], to: LogPosition) => {
+    if (scopes.length) change(scopes, positionKey(to));
+    observe(to);
+  };
   const matches = (entry: Entry, scopes: readonly string[]) =>
     entry.epoch === epoch && entry.at >= floor && scopes.every((scope) => entry.at >= (changes.get(scope) ?? ''));
 
-  options.bus?.subscribe(({ scopes, to }) => {
-    if (to === null) return forgetAll();
-    const at = positionKey(to);
-    change(scopes, at);
-    committedAt = later(committedAt, at);
-  });
+  options.bus?.subscribe(({ scopes, to }) => (to === null ? forgetAll() : commit(scopes, to)));
 
   return {
     async read(key, scopes) {
@@ -80,30 +87,26 @@ export const createMemoryCache = (options: { maxEntries?: number; maxChars?: num
         misses++;
         return { hit: false, stamp: null };
       }
-      const stamp: CacheStamp = { epoch: String(epoch), at: fromPositionKey(committedAt) };
+      const stamp: CacheStamp = { epoch: String(epoch), at: committedPosition };
       const entry = entries.get(key);
       if (entry && matches(entry, scopes)) {
         hits++;
-        return { hit: true, value: JSON.parse(entry.json), at: fromPositionKey(entry.at), stamp };
+        return { hit: true, value: JSON.parse(entry.json), at: entry.position, stamp };
       }
       misses++;
       return { hit: false, stamp };
     },
     async write(key, value, stamp) {
       if (stamp.epoch !== String(epoch)) return;
-      entries.set(key, { epoch, at: positionKey(stamp.at), json: JSON.stringify(value) });
+      entries.set(key, { epoch, at: positionKey(stamp.at), position: stamp.at, json: JSON.stringify(value) });
     },
     async invalidate(scopes, to) {
       if (scopes.length) change(scopes, positionKey(to));
     },
     async committed(scopes, to) {
-      const at = positionKey(to);
-      if (scopes.length) change(scopes, at);
-      committedAt = later(committedAt, at);
+      commit(scopes, to);
     },
-    observed(to) {
-      committedAt = later(committedAt, positionKey(to));
-    },
+    observed: observe,
     async invalidateAll() {
       forgetAll();
       await options.bus?.publishAll();

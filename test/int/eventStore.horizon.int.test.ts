@@ -7,7 +7,7 @@ import { createKnex, createPgPool } from '../../src/infra/db/knex.js';
 import { migrateToLatest } from '../../src/infra/db/migrate.js';
 import type { EventStore, NewEvent } from '../../src/infra/eventstore/eventStore.js';
 import { createPostgresEventStore } from '../../src/infra/eventstore/postgres.js';
-import { startOwnCluster, type OwnCluster } from '../support/ownCluster.js';
+import { startPrivatePostgres, type PrivatePostgres } from '../support/privatePostgres.js';
 
 // These tests hold transactions open, which holds back every reader of a cluster: they run on a
 // PostgreSQL cluster of their own.
@@ -60,7 +60,7 @@ const expectExactlyOnceInOrder = (seen: readonly RecordedEvent[], committedIds: 
 };
 
 describe('PostgreSQL event store: horizon of the gap-safe read (own cluster)', () => {
-  let cluster: OwnCluster;
+  let cluster: PrivatePostgres;
   let url: string;
   let knex: Knex;
   let pool: pg.Pool;
@@ -89,7 +89,7 @@ describe('PostgreSQL event store: horizon of the gap-safe read (own cluster)', (
   };
 
   beforeAll(async () => {
-    cluster = await startOwnCluster();
+    cluster = await startPrivatePostgres();
     url = await cluster.database('taskflow');
     knex = createKnex(url);
     await migrateToLatest(knex);
@@ -103,7 +103,7 @@ describe('PostgreSQL event store: horizon of the gap-safe read (own cluster)', (
     await store?.close();
     await pool?.end();
     await knex?.destroy();
-    await cluster?.stop();
+    await cluster?.destroy();
   });
 
   it('refuses an append from a transaction that already has a transaction id, and appends nothing', async () => {

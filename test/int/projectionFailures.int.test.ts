@@ -20,7 +20,7 @@ import { tasksProjection } from '../../src/projections/tasks.js';
 import { silentLogger } from '../../src/infra/logger.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { closeEventLog, logHead, openEventLog, registerOwner, systemOptions } from '../support/eventLog.js';
-import { startOutagePostgres } from '../support/outagePostgres.js';
+import { startPrivatePostgres } from '../support/privatePostgres.js';
 import { eventually } from '../support/process.js';
 import { hasRedisServer, startRedisServer } from '../support/redis.js';
 
@@ -161,7 +161,7 @@ const logger = silentLogger();
 
 describe('a dependency that is away is retried, never a failure', () => {
   it('PostgreSQL stopped for 4 s and started again: retrying meanwhile, then it resumes by itself', async () => {
-    const pg = await startOutagePostgres();
+    const pg = await startPrivatePostgres();
     const knex = createKnex(pg.url, { max: 4 });
     const pool = createPgPool(pg.url, 4);
     const eventStore = createPostgresEventStore(pool, pg.url);

@@ -38,7 +38,7 @@ const freePort = () =>
  * PostgreSQL runs as the `postgres` user when we are root: every folder above its data and above
  * its binaries (in node_modules) must be traversable by others. Only the x bit is added.
  */
-const makeTraversable = async (dir: string) => {
+export const makeTraversable = async (dir: string) => {
   for (let current = path.resolve(dir); ; current = path.dirname(current)) {
     const { mode } = await stat(current);
     if ((mode & 0o001) === 0) await chmod(current, mode | 0o001);

@@ -1,8 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { taskCommands } from '../../src/commands/tasks.js';
 import * as countsMigration from '../../src/infra/db/migrations/010_projection_failures_and_counts.js';
-import { createPgPool } from '../../src/infra/db/knex.js';
-import { createPostgresEventStore } from '../../src/infra/eventstore/postgres.js';
 import { silentLogger } from '../../src/infra/logger.js';
 import { checkCompleteness, countLogInPostgres, countLogThrough } from '../../src/operations/completeness.js';
 import { projectionStatus, statusProblems } from '../../src/operations/status.js';
@@ -10,19 +7,15 @@ import { commitBatch, readCheckpoint } from '../../src/projections/checkpoints.j
 import { createProjectionWatermarks, runProjection } from '../../src/projections/runtime.js';
 import { tasksProjection } from '../../src/projections/tasks.js';
 import { USERS_TABLE, usersProjectionFor } from '../../src/projections/users.js';
-import type { TestDatabase } from '../support/database.js';
-import { closeEventLog, logHead, openEventLog, systemOptions } from '../support/eventLog.js';
+import { closeEventLog, type EventLog, logHead, openEventLog, systemOptions } from '../support/eventLog.js';
 
 // Each projection counts, per bucket of the log, the events it consumed, in the statement that
 // moves its checkpoint; the reconciler compares that with the log and raises "caught up but
 // missing N events" when they disagree.
 
 describe('completeness: counts of consumed events against the log', () => {
-  let db: TestDatabase;
-  let pool: ReturnType<typeof createPgPool>;
-  let eventStore: ReturnType<typeof createPostgresEventStore>;
-  let tasks: ReturnType<typeof taskCommands>;
-  let owner: string;
+  // Filled in by beforeAll.
+  let { db, pool, eventStore, tasks, owner } = {} as EventLog;
   const context = () => systemOptions();
   const check = (options: { names?: string[]; full?: boolean } = {}) => checkCompleteness({ knex: db.knex, countLog: countLogInPostgres }, { names: ['tasks', 'users'], ...options });
   const findingOf = async (name: string, options: { full?: boolean } = {}) => (await check({ names: [name], ...options }))[0]!;

@@ -18,8 +18,8 @@ import { findFailure } from '../../src/projections/failures.js';
 import { createProjectionWatermarks, runProjection } from '../../src/projections/runtime.js';
 import { tasksProjection } from '../../src/projections/tasks.js';
 import { silentLogger } from '../../src/infra/logger.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { closeEventLog, logHead, openEventLog, registerOwner, systemOptions } from '../support/eventLog.js';
+import { createTestDatabase } from '../support/database.js';
+import { closeEventLog, type EventLog, logHead, openEventLog, registerOwner, systemOptions } from '../support/eventLog.js';
 import { startPrivatePostgres } from '../support/privatePostgres.js';
 import { eventually } from '../support/process.js';
 import { hasRedisServer, startRedisServer } from '../support/redis.js';
@@ -41,11 +41,8 @@ const capturingLogger = () => {
 };
 
 describe('a projection that fails on one event', () => {
-  let db: TestDatabase;
-  let pool: ReturnType<typeof createPgPool>;
-  let eventStore: ReturnType<typeof createPostgresEventStore>;
-  let tasks: ReturnType<typeof taskCommands>;
-  let owner: string;
+  // Filled in by beforeAll.
+  let { db, pool, eventStore, tasks, owner } = {} as EventLog;
   const context = () => systemOptions();
 
   beforeAll(async () => {

@@ -1,9 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { taskCommands } from '../../src/commands/tasks.js';
 import { SYSTEM, type CommandContext } from '../../src/domain/actor.js';
-import { createPgPool } from '../../src/infra/db/knex.js';
-import { createPostgresEventStore } from '../../src/infra/eventstore/postgres.js';
 import { silentLogger } from '../../src/infra/logger.js';
 import { CheckpointMovedError, commitBatch, readCheckpoint } from '../../src/projections/checkpoints.js';
 import { WHEN_CHECKPOINT_MOVED, type Projection } from '../../src/projections/projection.js';
@@ -11,8 +8,7 @@ import { retryProjection } from '../../src/operations/repair.js';
 import { createProjectionWatermarks, runProjection } from '../../src/projections/runtime.js';
 import { tasksProjection } from '../../src/projections/tasks.js';
 import { getTaskStats, listTasks } from '../../src/queries/tasks.js';
-import type { TestDatabase } from '../support/database.js';
-import { closeEventLog, openEventLog } from '../support/eventLog.js';
+import { closeEventLog, type EventLog, openEventLog } from '../support/eventLog.js';
 import { eventually } from '../support/process.js';
 
 const admin: CommandContext = { now: new Date().toISOString(), actor: SYSTEM };
@@ -20,11 +16,8 @@ const options = (now = new Date().toISOString()) => ({ context: { ...admin, now 
 const listAll = { page: 1, limit: 100, sortBy: 'createdAt', sortOrder: 'ASC' } as const;
 
 describe('projections', () => {
-  let db: TestDatabase;
-  let pool: ReturnType<typeof createPgPool>;
-  let eventStore: ReturnType<typeof createPostgresEventStore>;
-  let tasks: ReturnType<typeof taskCommands>;
-  let owner: string;
+  // Filled in by beforeAll.
+  let { db, pool, eventStore, tasks, owner } = {} as EventLog;
   const logger = silentLogger();
 
   beforeAll(async () => {

@@ -168,10 +168,13 @@ export const rebuildProjection = async (deps: RebuildDeps, name: string, options
         if (!isLockTimeout(error) || attempt >= SWAP_ATTEMPTS) throw error;
       }
     }
-    const cacheInvalidated = await cache.invalidateAll().then(
-      () => true,
-      () => false,
-    );
+    // The swap's own notice already told every in-process cache (this one's too); Redis needs a new epoch.
+    const cacheInvalidated = deps.swapNotice
+      ? true
+      : await cache.invalidateAll().then(
+          () => true,
+          () => false,
+        );
     const seconds = (performance.now() - startedAt) / 1000;
     return {
       projection: name,

@@ -13,7 +13,7 @@ import { findCheckpoint } from '../../src/projections/checkpoints.js';
 import { runProjection, type ProjectionRunner } from '../../src/projections/runtime.js';
 import { tasksProjectionFor } from '../../src/projections/tasks.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { cleanEnv, ROOT, runCli } from '../support/process.js';
+import { cleanEnv, eventually, ROOT, runCli } from '../support/process.js';
 
 // The operator tooling on a real PostgreSQL, with the whole service running: its projection
 // runners keep serving while rebuilds write shadow tables and swap them in.
@@ -259,5 +259,20 @@ describe('operator tooling: rebuild, replay, audit', () => {
     ]);
     expect(trail[1]).toMatchObject({ occurredAt: '2024-03-02T09:00:00.000Z', actor: { id: owner }, changes: [{ field: 'title', before: 'Draft the plan', after: 'Final plan' }] });
     expect(trail[3]!.actor).toEqual({ id: 'system', email: null });
+  }, 60_000);
+
+  it('makes the in-process cache of every instance forget what it cached from the replaced tables, from the swap itself', async () => {
+    const other = await startTestApp({}, { db: app.db, role: 'api', instanceId: 'rebuild-cache-peer' });
+    try {
+      const key = `rebuild-probe:${randomUUID()}`;
+      const scopes = [`probe:${randomUUID()}`];
+      const stamp = await eventually(async () => (await other.system.cache.read(key, scopes)).stamp, 5000, 'the peer cache to listen');
+      await other.system.cache.write(key, { from: 'old tables' }, stamp);
+      expect((await other.system.cache.read(key, scopes)).hit).toBe(true);
+      await rebuildProjection(app.system, 'tasks');
+      await eventually(async () => !(await other.system.cache.read(key, scopes)).hit, 5000, 'the peer to forget its entries');
+    } finally {
+      await other.close();
+    }
   }, 60_000);
 });

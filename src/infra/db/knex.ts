@@ -50,8 +50,9 @@ export const createKnex = (connectionString: string, options: KnexOptions = {}):
     },
     pool: { min: options.min ?? 0, max: options.max ?? 10 },
     acquireConnectionTimeout: ACQUIRE_TIMEOUT_MS,
-    // An error's message says what failed, without the statement and its values (which can hold
-    // personal data) in front of it: errors end up in logs and in `projections status`.
+    // A query-builder error's message says what failed, without the statement and its values
+    // (which can hold personal data) in front of it. knex.raw still puts its SQL in front: where
+    // such messages are kept, the database's part is taken (projections/runnerHealth.ts errorMessage).
     compileSqlOnError: false,
     log,
   });
